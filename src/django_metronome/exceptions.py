@@ -1,0 +1,58 @@
+"""
+Exceptions raised by django-metronome.
+
+Each message says what went wrong and what to do about it. Store lookups keep
+APScheduler's own exceptions (``JobLookupError``, ``ConflictingIdError``) so
+that code written for APScheduler catches what it expects.
+"""
+
+from __future__ import annotations
+
+
+class MetronomeError(Exception):
+    """Base class of every django-metronome exception."""
+
+
+class SerializationError(MetronomeError, ValueError):
+    """A job cannot be stored as JSON; the message names the part that cannot."""
+
+
+class UnreferenceableFunction(SerializationError):
+    """A job's function cannot be named by a ``module:qualname`` reference."""
+
+    def __init__(self, job_id: str, func: object, reason: str) -> None:
+        name = getattr(func, "__qualname__", None) or repr(func)
+        super().__init__(
+            f"Job {job_id!r} calls {name}, which cannot be stored by reference ({reason}). "
+            "Define the function at module level and pass it (or its 'module:function' "
+            "reference) to add_job(); a function declared inside another function can only "
+            "be scheduled through django_metronome.schedulers, which keeps such jobs in a "
+            "per-process registry."
+        )
+        self.job_id = job_id
+
+
+class UnserializableArgument(SerializationError):
+    """An argument of a job is not JSON: its path (``args[1]``, ``kwargs['when']``) is named."""
+
+    def __init__(self, job_id: str, path: str, value: object, hint: str = "") -> None:
+        type_name = f"{type(value).__module__}.{type(value).__qualname__}"
+        if type(value).__module__ == "builtins":
+            type_name = type(value).__qualname__
+        message = (
+            f"Job {job_id!r}: {path} is a {type_name}, which cannot be stored as JSON. "
+            "Job arguments must be str, int, float, bool, None, or lists and dicts (with "
+            "str keys) of those"
+        )
+        message += f"; {hint}." if hint else "."
+        super().__init__(message)
+        self.job_id = job_id
+        self.path = path
+
+
+class UnserializableTrigger(SerializationError):
+    """The trigger (or one of its time zones) has no JSON form."""
+
+
+class JobStateError(MetronomeError, ValueError):
+    """A stored row cannot be turned back into a job; the row is quarantined, not deleted."""

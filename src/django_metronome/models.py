@@ -1,0 +1,326 @@
+"""
+The three tables: jobs, the run ledger, and the scheduler processes.
+
+Models own their state transitions: the ledger's status changes only through
+the verbs on :class:`ExecutionQuerySet` and :class:`DjangoJobExecution`, and a
+job is quarantined only through :meth:`JobQuerySet.quarantine`.
+"""
+
+from __future__ import annotations
+
+import traceback as traceback_module
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, models, transaction
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from .util import to_db, utcnow
+
+
+class JobQuerySet(models.QuerySet["DjangoJob"]):
+    def loadable(self) -> JobQuerySet:
+        """Jobs that are not quarantined."""
+        return self.filter(quarantined_at__isnull=True)
+
+    def quarantined(self) -> JobQuerySet:
+        return self.filter(quarantined_at__isnull=False)
+
+    def due(self, now: datetime) -> JobQuerySet:
+        """Loadable jobs whose next run time is at or before ``now``, earliest first."""
+        return self.loadable().filter(next_run_time__lte=now).order_by("next_run_time", "id")
+
+    def in_run_order(self) -> JobQuerySet:
+        """Earliest next run first, paused jobs last, ties broken by id."""
+        return self.order_by(F("next_run_time").asc(nulls_last=True), "id")
+
+    def quarantine(self, job_id: str, reason: str) -> bool:
+        """
+        Mark a job that cannot be loaded, keeping the row.
+
+        Return True only for the call that moved it into quarantine, so that the
+        reason is logged once across all processes.
+        """
+        return bool(
+            self.filter(pk=job_id, quarantined_at__isnull=True).update(
+                quarantined_at=utcnow(), quarantine_reason=reason
+            )
+        )
+
+
+class DjangoJob(models.Model):
+    """One scheduled job: what to call, with what, and when next."""
+
+    id = models.CharField(_("id"), max_length=255, primary_key=True)
+    name = models.CharField(_("name"), max_length=255, blank=True)
+    func_ref = models.CharField(
+        _("function"),
+        max_length=500,
+        help_text=_("The 'module:qualname' reference of the function the job calls."),
+    )
+    state = models.JSONField(
+        _("state"),
+        default=dict,
+        help_text=_("Versioned JSON: trigger, arguments, executor and run options."),
+    )
+    next_run_time = models.DateTimeField(
+        _("next run time"),
+        null=True,
+        blank=True,
+        help_text=_("In UTC. Empty while the job is paused."),
+    )
+    # Claims: a scheduler process that is dispatching this job's due fires holds
+    # it until claim_expires_at; a process that dies releases it by expiry.
+    claimed_by = models.CharField(_("claimed by"), max_length=255, blank=True, default="")
+    claim_expires_at = models.DateTimeField(_("claim expires at"), null=True, blank=True)
+    quarantined_at = models.DateTimeField(_("quarantined at"), null=True, blank=True)
+    quarantine_reason = models.TextField(_("quarantine reason"), blank=True, default="")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("job")
+        verbose_name_plural = _("jobs")
+        indexes = [
+            # The due-query: WHERE next_run_time <= now ORDER BY next_run_time, id.
+            models.Index(fields=["next_run_time", "id"], name="metronome_job_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.id
+
+    @property
+    def is_paused(self) -> bool:
+        return self.next_run_time is None
+
+    @property
+    def is_quarantined(self) -> bool:
+        return self.quarantined_at is not None
+
+
+class ExecutionStatus(models.TextChoices):
+    """How a fire of a job ended (or that it is still running)."""
+
+    RUNNING = "running", _("running")
+    SUCCEEDED = "succeeded", _("succeeded")
+    FAILED = "failed", _("failed")
+    MISSED = "missed", _("missed")
+    SKIPPED = "skipped", _("skipped")
+    INTERRUPTED = "interrupted", _("interrupted")
+
+
+#: Statuses a fire never leaves.
+FINAL_STATUSES = frozenset(
+    {
+        ExecutionStatus.SUCCEEDED,
+        ExecutionStatus.FAILED,
+        ExecutionStatus.MISSED,
+        ExecutionStatus.SKIPPED,
+        ExecutionStatus.INTERRUPTED,
+    }
+)
+
+
+def format_exception(exc: BaseException) -> str:
+    """``"ValueError: the message"``, the exception text as the ledger keeps it."""
+    return "".join(traceback_module.format_exception_only(type(exc), exc)).strip()
+
+
+class ExecutionQuerySet(models.QuerySet["DjangoJobExecution"]):
+    def for_fire(self, job_id: str, run_time: datetime) -> ExecutionQuerySet:
+        return self.filter(job_id=job_id, run_time=run_time)
+
+    def running(self) -> ExecutionQuerySet:
+        return self.filter(status=ExecutionStatus.RUNNING)
+
+    def record_start(
+        self,
+        *,
+        job_id: str,
+        run_time: datetime,
+        node: str,
+        job_name: str | None = None,
+        now: datetime | None = None,
+    ) -> bool:
+        """
+        Write the ledger row of a fire being dispatched, if there is none yet.
+
+        Return False when the fire already has a row: it was dispatched before,
+        or its outcome arrived first (events are not ordered). Datetimes are aware.
+        """
+        run_time, now = to_db(run_time), to_db(now or utcnow())
+        # Read before the transaction: on SQLite, a read inside it followed by the
+        # insert would need a lock upgrade, which fails at once under contention.
+        name = self._job_name(job_id) if job_name is None else job_name
+        try:
+            with transaction.atomic(using=self.db):
+                self.create(
+                    job_id=job_id,
+                    job_name=name,
+                    run_time=run_time,
+                    status=ExecutionStatus.RUNNING,
+                    node=node,
+                    claimed_at=now,
+                    started_at=now,
+                    lateness=now - run_time,
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def record_outcome(
+        self,
+        *,
+        job_id: str,
+        run_time: datetime,
+        status: ExecutionStatus,
+        node: str = "",
+        job_name: str | None = None,
+        now: datetime | None = None,
+        started_at: datetime | None = None,
+        exception: str = "",
+        traceback: str = "",
+        reason: str = "",
+    ) -> None:
+        """
+        Move a fire to a final status, creating its row if the start was never seen.
+
+        ``now`` is when it ended; ``started_at``, when known, is when the job
+        itself began, which makes the duration exact. A final status is never
+        overwritten: the first outcome recorded wins. Datetimes are aware.
+        """
+        run_time, now, started_at = to_db(run_time), to_db(now or utcnow()), to_db(started_at)
+        fields: dict[str, Any] = {
+            "status": status,
+            "finished_at": now,
+            "exception": exception,
+            "traceback": traceback,
+            "reason": reason,
+        }
+        if started_at is not None:
+            fields.update(
+                started_at=started_at, duration=now - started_at, lateness=started_at - run_time
+            )
+        elif status == ExecutionStatus.MISSED:
+            fields["lateness"] = now - run_time
+        open_rows = self.for_fire(job_id, run_time).exclude(status__in=FINAL_STATUSES)
+        if self._finish(open_rows, fields):
+            return
+        name = self._job_name(job_id) if job_name is None else job_name
+        try:
+            with transaction.atomic(using=self.db):
+                # Without a start time the start stays unknown rather than made up.
+                self.create(job_id=job_id, job_name=name, run_time=run_time, node=node, **fields)
+        except IntegrityError:
+            # The start arrived meanwhile: finish that row instead.
+            self._finish(open_rows, fields)
+
+    def _job_name(self, job_id: str) -> str:
+        """The job's name, for a row that must stay readable after the job is gone."""
+        names = DjangoJob.objects.using(self.db).filter(pk=job_id).values_list("name", flat=True)
+        return names.first() or ""
+
+    @staticmethod
+    def _finish(rows: ExecutionQuerySet, fields: dict[str, Any]) -> bool:
+        if "duration" in fields:
+            return bool(rows.update(**fields))
+        # Only the start is known: the duration runs from it to the end.
+        end = fields["finished_at"]
+        updated = rows.filter(started_at__isnull=False).update(
+            duration=end - F("started_at"), **fields
+        )
+        updated += rows.filter(started_at__isnull=True).update(**fields)
+        return bool(updated)
+
+
+class DjangoJobExecution(models.Model):
+    """
+    The run ledger: one row per (job, scheduled run time), and never two.
+
+    The unique key is what makes a second dispatch of the same fire
+    impossible, in every process and on every machine. Rows keep the job's id
+    (not a cascading foreign key), so history outlives the job.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    job = models.ForeignKey(
+        DjangoJob,
+        verbose_name=_("job"),
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="executions",
+        help_text=_("The job's id; kept after the job is removed."),
+    )
+    job_name = models.CharField(_("job name"), max_length=255, blank=True, default="")
+    run_time = models.DateTimeField(_("scheduled run time"))
+    status = models.CharField(
+        _("status"), max_length=16, choices=ExecutionStatus.choices, db_index=True
+    )
+    node = models.CharField(
+        _("scheduler process"), max_length=255, blank=True, default="", db_index=True
+    )
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    duration = models.DurationField(
+        _("duration"), null=True, blank=True, help_text=_("How long the job itself ran.")
+    )
+    lateness = models.DurationField(
+        _("lateness"),
+        null=True,
+        blank=True,
+        help_text=_("How long after its scheduled time the run started (or was given up)."),
+    )
+    reason = models.TextField(
+        _("reason"), blank=True, default="", help_text=_("Why a fire was skipped or missed.")
+    )
+    exception = models.TextField(_("exception"), blank=True, default="")
+    traceback = models.TextField(_("traceback"), blank=True, default="")
+
+    objects = ExecutionQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("job execution")
+        verbose_name_plural = _("job executions")
+        constraints = [
+            models.UniqueConstraint(fields=["job", "run_time"], name="metronome_one_run_per_fire"),
+        ]
+        indexes = [
+            models.Index(fields=["run_time"], name="metronome_exec_run_time_idx"),
+            models.Index(fields=["job", "-run_time"], name="metronome_exec_job_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_id} at {self.run_time.isoformat()} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+class SchedulerNodeQuerySet(models.QuerySet["SchedulerNode"]):
+    def alive(self, now: datetime, timeout: timedelta) -> SchedulerNodeQuerySet:
+        return self.filter(Q(stopped_at__isnull=True), last_heartbeat__gte=now - timeout)
+
+
+class SchedulerNode(models.Model):
+    """A running scheduler process, known by its heartbeat."""
+
+    id = models.CharField(_("identity"), max_length=255, primary_key=True)
+    hostname = models.CharField(_("host"), max_length=255)
+    pid = models.PositiveIntegerField(_("process id"))
+    started_at = models.DateTimeField(_("started at"))
+    last_heartbeat = models.DateTimeField(_("last heartbeat"), db_index=True)
+    stopped_at = models.DateTimeField(_("stopped at"), null=True, blank=True)
+
+    objects = SchedulerNodeQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("scheduler process")
+        verbose_name_plural = _("scheduler processes")
+
+    def __str__(self) -> str:
+        return self.id

@@ -1,0 +1,101 @@
+"""
+Settings for the test suite.
+
+``METRONOME_TEST_DB`` picks the database: ``sqlite`` (default), ``postgres``
+or ``mariadb``. The test command (``scripts/test``) starts the servers; these
+settings only say where they are.
+"""
+
+import getpass
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+SECRET_KEY = "tests-only-not-secret"
+DEBUG = False
+USE_TZ = True
+TIME_ZONE = "UTC"
+ROOT_URLCONF = "tests.urls"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django_metronome",
+    "tests.testapp",
+]
+
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DB_KIND = os.environ.get("METRONOME_TEST_DB", "sqlite")
+# Several test runs (Python versions) may share one server: keep their databases apart.
+RUN_TAG = os.environ.get("METRONOME_TEST_TAG", "")
+
+if DB_KIND == "sqlite":
+    db_dir = Path(os.environ.get("METRONOME_TEST_DB_DIR", BASE_DIR.parent / ".test-dbs"))
+    db_dir.mkdir(exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(db_dir / f"metronome{RUN_TAG}.sqlite3"),
+            # A file, not memory: the multi-process tests share it with subprocesses.
+            "TEST": {"NAME": str(db_dir / f"test_metronome{RUN_TAG}.sqlite3")},
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+        }
+    }
+elif DB_KIND == "postgres":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": "metronome",
+            "USER": os.environ.get("PGUSER", getpass.getuser()),
+            "HOST": os.environ.get("PGHOST", ""),
+            "PORT": os.environ.get("PGPORT", ""),
+            "TEST": {"NAME": f"test_metronome{RUN_TAG}"},
+        }
+    }
+elif DB_KIND == "mariadb":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": "metronome",
+            "USER": os.environ.get("MYSQL_USER", "metronome"),
+            "PASSWORD": os.environ.get("MYSQL_PASSWORD", "metronome"),
+            "HOST": os.environ.get("MYSQL_HOST", "127.0.0.1"),
+            "PORT": os.environ.get("MYSQL_PORT", "3306"),
+            "OPTIONS": {"charset": "utf8mb4"},
+            "TEST": {"NAME": f"test_metronome{RUN_TAG}", "CHARSET": "utf8mb4"},
+        }
+    }
+else:
+    raise RuntimeError(f"Unknown METRONOME_TEST_DB {DB_KIND!r}: use sqlite, postgres or mariadb.")
+
+STATIC_URL = "/static/"
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"django_metronome": {"handlers": ["console"], "level": "WARNING"}},
+}

@@ -1,0 +1,124 @@
+"""The package as a Django app: checks, migrations, settings, connection hygiene, no pickle."""
+
+from __future__ import annotations
+
+import asyncio
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.core.management import call_command
+from django.db import connection
+
+from django_metronome import checks
+from django_metronome.util import close_old_connections
+
+PACKAGE = Path(checks.__file__).parent
+
+
+def error_ids() -> list[str]:
+    return [error.id for error in checks.check_settings()]
+
+
+def test_default_settings_pass_the_checks():
+    assert error_ids() == []
+
+
+@pytest.mark.parametrize(
+    ("metronome", "expected"),
+    [
+        (["TIME_ZONE"], ["django_metronome.E001"]),
+        ({"TIME_ZOEN": "UTC"}, ["django_metronome.E002"]),
+        ({"TIME_ZONE": "Mars/Olympus_Mons"}, ["django_metronome.E003"]),
+        ({"DATABASE": "replica"}, ["django_metronome.E004"]),
+        (
+            {"TIME_ZONE": "Nowhere", "DATABSE": "x"},
+            ["django_metronome.E002", "django_metronome.E003"],
+        ),
+    ],
+)
+def test_bad_settings_have_stable_check_ids(settings, metronome, expected):
+    settings.METRONOME = metronome
+    assert error_ids() == expected
+
+
+def test_check_messages_say_what_to_do(settings):
+    settings.METRONOME = {"TIME_ZOEN": "UTC", "TIME_ZONE": "Asia/Seol"}
+    unknown_key, bad_zone = checks.check_settings()
+    assert unknown_key.msg == "METRONOME has an unknown key 'TIME_ZOEN'."
+    assert unknown_key.hint == "Did you mean 'TIME_ZONE'?"
+    assert (
+        bad_zone.msg == "The default time zone of jobs, 'Asia/Seol', is not a known IANA time zone."
+    )
+
+
+def test_unknown_django_time_zone_is_reported(settings):
+    settings.METRONOME = {}
+    settings.TIME_ZONE = "Asia/Seol"
+    assert error_ids() == ["django_metronome.E003"]
+
+
+@pytest.mark.django_db
+def test_manage_py_check_is_clean():
+    out = StringIO()
+    call_command("check", stdout=out)
+    assert "no issues" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_migrations_match_the_models():
+    out = StringIO()
+    call_command("makemigrations", "django_metronome", "--check", "--dry-run", stdout=out)
+    assert "No changes detected" in out.getvalue()
+
+
+def test_no_pickle_in_the_package():
+    """Job state is JSON: nothing in the package may unpickle (or pickle) data."""
+    offenders = [
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if "import pickle" in path.read_text() or "pickle." in path.read_text()
+    ]
+    assert offenders == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_close_old_connections_closes_an_expired_connection(monkeypatch):
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
+    connection.close()
+    seen = []
+
+    @close_old_connections
+    def job(value):
+        connection.ensure_connection()
+        seen.append(connection.connection)
+        return value * 2
+
+    assert job(21) == 42
+    assert job.__name__ == "job"
+    # CONN_MAX_AGE=0: the connection the job used was closed after it.
+    assert seen[0] is not None
+    assert connection.connection is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_close_old_connections_wraps_coroutines(monkeypatch):
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
+
+    def open_connection():
+        connection.ensure_connection()
+        return connection.connection
+
+    @close_old_connections
+    async def job():
+        return await sync_to_async(open_connection)()
+
+    async def main():
+        used = await job()
+        left = await sync_to_async(lambda: connection.connection)()
+        return used, left
+
+    used, left = asyncio.run(main())
+    assert used is not None
+    assert left is None
