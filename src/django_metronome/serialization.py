@@ -518,3 +518,8 @@ def decode_job(
         next_run_time = next_run_time.astimezone(tz) if tz is not None else next_run_time
     job.next_run_time = next_run_time
     return job
+
+
+# Our own triggers register their codecs when their module is imported; import
+# it here so that a stored crontab job can be loaded by any process.
+from . import triggers as _triggers  # noqa: E402, F401
