@@ -19,6 +19,22 @@ DEFAULTS: dict[str, Any] = {
     "DATABASE": None,
     # Default IANA time zone of jobs; None means settings.TIME_ZONE.
     "TIME_ZONE": None,
+    # Seconds between looks at the database for due jobs and for changes made by
+    # other processes: a change anywhere reaches every scheduler within this.
+    "POLL_INTERVAL": 0.5,
+    # Most due jobs claimed in one transaction.
+    "BATCH_SIZE": 500,
+    # Seconds between heartbeats of a scheduler process.
+    "HEARTBEAT_INTERVAL": 5.0,
+    # Seconds without a heartbeat after which a process counts as dead: its running
+    # fires are marked interrupted.
+    "DEAD_AFTER": 30.0,
+    # Seconds a stopping scheduler waits for running jobs before it gives up on them.
+    "SHUTDOWN_TIMEOUT": 30.0,
+    # What happens to fires missed by more than their grace time: "once", "all", "skip".
+    "MISFIRE_POLICY": "once",
+    # With the "all" policy, at most this many missed fires of a job are run.
+    "MAX_CATCH_UP": 100,
 }
 
 
@@ -42,6 +58,34 @@ class Settings:
     @property
     def TIME_ZONE(self) -> str:
         return self._get("TIME_ZONE") or settings.TIME_ZONE or "UTC"
+
+    @property
+    def POLL_INTERVAL(self) -> float:
+        return float(self._get("POLL_INTERVAL"))
+
+    @property
+    def BATCH_SIZE(self) -> int:
+        return int(self._get("BATCH_SIZE"))
+
+    @property
+    def HEARTBEAT_INTERVAL(self) -> float:
+        return float(self._get("HEARTBEAT_INTERVAL"))
+
+    @property
+    def DEAD_AFTER(self) -> float:
+        return float(self._get("DEAD_AFTER"))
+
+    @property
+    def SHUTDOWN_TIMEOUT(self) -> float:
+        return float(self._get("SHUTDOWN_TIMEOUT"))
+
+    @property
+    def MISFIRE_POLICY(self) -> str:
+        return str(self._get("MISFIRE_POLICY"))
+
+    @property
+    def MAX_CATCH_UP(self) -> int:
+        return int(self._get("MAX_CATCH_UP"))
 
     @property
     def DATETIME_FORMAT(self) -> str:

@@ -45,16 +45,53 @@ from apscheduler.util import ref_to_obj
 from django import db
 from django.db import IntegrityError, connections, router, transaction
 
+from .claims import LOAD_COLUMNS, write_transaction
 from .conf import conf
-from .models import DjangoJob, DjangoJobExecution, ExecutionStatus, format_exception
-from .serialization import decode_job, encode_job
+from .models import (
+    DjangoJob,
+    DjangoJobExecution,
+    ExecutionStatus,
+    JobSource,
+    format_exception,
+)
+from .serialization import (
+    callable_name,
+    decode_job,
+    decode_trigger,
+    encode_job,
+    trigger_timezone,
+)
 from .util import from_db, node_identity, retry_on_lost_connection, to_db, utcnow
 
 __all__ = ["DjangoJobStore", "register_events"]
 
 logger = logging.getLogger("django_metronome.jobstores")
 
-_LOAD_COLUMNS = ("id", "name", "func_ref", "state", "next_run_time")
+
+def _same_but_start(stored: dict[str, Any], declared: dict[str, Any]) -> bool:
+    """Two interval triggers that differ at most in their start date."""
+    old, new = stored.get("trigger") or {}, declared.get("trigger") or {}
+    if old.get("type") != "interval" or new.get("type") != "interval":
+        return False
+    return {**old, "start_date": None} == {**new, "start_date": None}
+
+
+class DeclaredElsewhere:
+    """Stands in for the function of a job declared in another process's code."""
+
+    def __init__(self, job_id: str, func_ref: str) -> None:
+        self.job_id = job_id
+        self.func_ref = func_ref
+        self.__qualname__ = self.__name__ = func_ref.rpartition(":")[2] or func_ref
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(
+            f"Job {self.job_id!r} runs {self.func_ref}, which is declared in the code of "
+            "other processes, not this one; it runs only where it is declared."
+        )
+
+    def __repr__(self) -> str:
+        return f"<declared elsewhere: {self.func_ref}>"
 
 
 def _store_alias(store: DjangoJobStore) -> str:
@@ -89,14 +126,14 @@ class DjangoJobStore(BaseJobStore):
 
     @retry
     def lookup_job(self, job_id: str) -> Job | None:
-        rows = self.jobs.loadable().filter(pk=job_id).values_list(*_LOAD_COLUMNS)
-        jobs = self._load(rows)
+        rows = self.jobs.loadable().filter(pk=job_id).values_list(*LOAD_COLUMNS)
+        jobs = self.load_rows(rows)
         return jobs[0] if jobs else None
 
     @retry
     def get_due_jobs(self, now: datetime) -> list[Job]:
-        rows = self.jobs.due(to_db(now)).values_list(*_LOAD_COLUMNS)
-        return self._load(rows)
+        rows = self.jobs.due(to_db(now)).values_list(*LOAD_COLUMNS)
+        return self.load_rows(rows)
 
     @retry
     def get_next_run_time(self) -> datetime | None:
@@ -111,8 +148,8 @@ class DjangoJobStore(BaseJobStore):
 
     @retry
     def get_all_jobs(self) -> list[Job]:
-        rows = self.jobs.loadable().in_run_order().values_list(*_LOAD_COLUMNS)
-        return self._load(rows)
+        rows = self.jobs.loadable().in_run_order().values_list(*LOAD_COLUMNS)
+        return self.load_rows(rows)
 
     # -- writing ---------------------------------------------------------------
 
@@ -152,6 +189,68 @@ class DjangoJobStore(BaseJobStore):
     def remove_all_jobs(self) -> None:
         self.jobs.all().delete()
 
+    @retry
+    def declare_job(
+        self,
+        job: Job,
+        *,
+        may_replace: bool,
+        keep_next_run_time: bool,
+        floating_start: bool = False,
+    ) -> str:
+        """
+        Upsert a job declared in code, as a process does at every start.
+
+        An unchanged declaration keeps the stored next run time and paused
+        state (so restarts and other processes neither reset nor multiply it);
+        a changed one updates the row, and its next run time too only when
+        the trigger changed (or ``keep_next_run_time`` is False because the
+        caller gave one explicitly). A declaration that differs from the row
+        raises ``ConflictingIdError`` unless ``may_replace``.
+
+        ``floating_start`` says that the job's interval trigger took its start
+        from the moment it was built (APScheduler's default): such a trigger
+        counts as unchanged when only that start differs, so that redeploying
+        does not re-anchor the schedule.
+
+        Return ``"added"``, ``"unchanged"`` or ``"updated"``; ``job.next_run_time``
+        is set to what is stored.
+        """
+        row = self._row(job)
+        with write_transaction(self.database):
+            stored = (
+                self.jobs.select_for_update()
+                .filter(pk=job.id)
+                .values("name", "source", "func_ref", "state", "next_run_time", "quarantined_at")
+                .first()
+            )
+            if stored is None:
+                self.jobs.create(id=job.id, **row)
+                return "added"
+            if floating_start and _same_but_start(stored["state"], row["state"]):
+                row["state"]["trigger"] = stored["state"]["trigger"]
+                job.trigger = decode_trigger(stored["state"]["trigger"])
+            same = {key: stored[key] == row[key] for key in ("name", "source", "func_ref", "state")}
+            if all(same.values()) and stored["quarantined_at"] is None:
+                job.next_run_time = self._stored_time(job, stored["next_run_time"])
+                return "unchanged"
+            if not may_replace and not all(same.values()):
+                raise ConflictingIdError(job.id)
+            trigger_changed = stored["state"].get("trigger") != row["state"].get("trigger")
+            if keep_next_run_time and not trigger_changed:
+                row["next_run_time"] = stored["next_run_time"]
+                job.next_run_time = self._stored_time(job, stored["next_run_time"])
+            self.jobs.filter(pk=job.id).update(
+                **row, quarantined_at=None, quarantine_reason="", updated_at=utcnow()
+            )
+            return "updated"
+
+    @staticmethod
+    def _stored_time(job: Job, value: datetime | None) -> datetime | None:
+        tz = trigger_timezone(job.trigger)
+        stored = from_db(value)
+        return stored.astimezone(tz) if stored is not None and tz is not None else stored
+
     def shutdown(self) -> None:
         """Nothing to release: connections belong to Django and to each thread."""
 
@@ -160,22 +259,45 @@ class DjangoJobStore(BaseJobStore):
 
     # -- internals -------------------------------------------------------------
 
+    def _registry(self) -> dict[str, Callable[..., Any]] | None:
+        """The functions this process declared in code, by job id (our schedulers only)."""
+        return getattr(self._scheduler, "_metronome_registry", None)
+
     def _row(self, job: Job) -> dict[str, Any]:
-        func_ref, state = encode_job(job)
+        registry = self._registry()
+        declared_ref: str | None = None
+        if isinstance(job.func, DeclaredElsewhere):
+            # Changed (paused, say) by a process that did not declare it: stays declared.
+            declared_ref = job.func.func_ref
+        elif registry is not None and job.id in registry:
+            declared_ref = callable_name(job.func)
+        func_ref, state = encode_job(job, func_ref=declared_ref)
         return {
             "name": job.name or "",
+            "source": JobSource.RUNTIME if declared_ref is None else JobSource.CODE,
             "func_ref": func_ref,
             "state": state,
             "next_run_time": to_db(job.next_run_time),
         }
 
-    def resolve_func(self, func_ref: str) -> Callable[..., Any]:
-        """Find the function a stored job calls. Subclasses may restrict this."""
+    def resolve_func(self, job_id: str, func_ref: str, source: str) -> Callable[..., Any]:
+        """
+        Find the function a stored job calls.
+
+        A job declared in code runs the function this process declared for it;
+        a process that did not declare it gets a stand-in that refuses to run
+        (it never claims such jobs). A job added at run time is imported.
+        """
+        if source == JobSource.CODE:
+            registry = self._registry() or {}
+            return registry.get(job_id) or DeclaredElsewhere(job_id, func_ref)
         return ref_to_obj(func_ref)
 
-    def _load(self, rows: Iterable[tuple[Any, ...]]) -> list[Job]:
+    def load_rows(self, rows: Iterable[tuple[Any, ...]]) -> list[Job]:
+        """Turn job rows into jobs, quarantining those that cannot be loaded."""
         jobs = []
-        for job_id, name, func_ref, state, next_run_time in rows:
+        recorder = getattr(self._scheduler, "_metronome_recorder", None)
+        for job_id, name, func_ref, state, next_run_time, source in rows:
             try:
                 job = decode_job(
                     job_id=job_id,
@@ -183,14 +305,15 @@ class DjangoJobStore(BaseJobStore):
                     func_ref=func_ref,
                     state=state,
                     next_run_time=from_db(next_run_time),
-                    resolve_func=self.resolve_func,
+                    resolve_func=lambda ref, job_id=job_id, source=source: self.resolve_func(
+                        job_id, ref, source
+                    ),
                 )
             except Exception as exc:
                 self._quarantine(job_id, exc)
                 continue
             job._scheduler = self._scheduler
             job._jobstore_alias = self._alias
-            recorder = getattr(self._scheduler, "_metronome_recorder", None)
             if recorder is not None:
                 job.func = recorder.clock.wrap(job.id, job.func)
             jobs.append(job)
@@ -351,7 +474,7 @@ class EventRecorder:
         )
 
 
-def register_events(scheduler: BaseScheduler, result_storage: Any = None) -> EventRecorder:
+def register_events(scheduler: BaseScheduler, result_storage: Any = None) -> EventRecorder | None:
     """
     Record every run of ``scheduler``'s jobs in the ledger.
 
@@ -359,8 +482,11 @@ def register_events(scheduler: BaseScheduler, result_storage: Any = None) -> Eve
     miss and max-instances refusal becomes (or completes) one
     ``DjangoJobExecution`` row, keyed by job id and scheduled run time, also
     for jobs removed since. ``result_storage`` is accepted and ignored, as in
-    django-apscheduler.
+    django-apscheduler. For django-metronome's own schedulers, which record
+    their runs themselves, it does nothing and returns None.
     """
+    if getattr(scheduler, "_metronome_records_itself", False):
+        return None  # django-metronome's schedulers write the ledger themselves.
     recorder = EventRecorder()
     scheduler.add_listener(recorder, _RECORDED_EVENTS)
     # The store times the jobs it loads for this scheduler (see RunClock).

@@ -9,6 +9,7 @@ job is quarantined only through :meth:`JobQuerySet.quarantine`.
 from __future__ import annotations
 
 import traceback as traceback_module
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,6 +32,17 @@ class JobQuerySet(models.QuerySet["DjangoJob"]):
         """Loadable jobs whose next run time is at or before ``now``, earliest first."""
         return self.loadable().filter(next_run_time__lte=now).order_by("next_run_time", "id")
 
+    def runnable_by(self, declared: Iterable[str]) -> JobQuerySet:
+        """
+        Jobs a process can run: any added at run time, and those declared in code
+        whose ids are in ``declared`` (the process's registry).
+        """
+        declared = list(declared)
+        runnable = Q(source=JobSource.RUNTIME)
+        if declared:
+            runnable |= Q(source=JobSource.CODE, pk__in=declared)
+        return self.filter(runnable)
+
     def in_run_order(self) -> JobQuerySet:
         """Earliest next run first, paused jobs last, ties broken by id."""
         return self.order_by(F("next_run_time").asc(nulls_last=True), "id")
@@ -49,11 +61,24 @@ class JobQuerySet(models.QuerySet["DjangoJob"]):
         )
 
 
+class JobSource(models.TextChoices):
+    """Where a job comes from, which decides which processes may run it."""
+
+    #: Declared in code (before the scheduler starts, or with a function that has
+    #: no importable reference): run only by processes that declared it.
+    CODE = "code", _("declared in code")
+    #: Added at run time with an importable function: any process may run it.
+    RUNTIME = "runtime", _("added at run time")
+
+
 class DjangoJob(models.Model):
     """One scheduled job: what to call, with what, and when next."""
 
     id = models.CharField(_("id"), max_length=255, primary_key=True)
     name = models.CharField(_("name"), max_length=255, blank=True)
+    source = models.CharField(
+        _("source"), max_length=16, choices=JobSource.choices, default=JobSource.RUNTIME
+    )
     func_ref = models.CharField(
         _("function"),
         max_length=500,

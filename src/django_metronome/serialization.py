@@ -28,6 +28,7 @@ codec would silently drop; register a codec for your own triggers with
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ from .exceptions import (
     UnserializableArgument,
     UnserializableTrigger,
 )
+from .firing import MISFIRE_POLICIES
 
 #: Version of the job state written by this release. Older versions are read.
 STATE_VERSION = 1
@@ -428,6 +430,38 @@ def check_json_arguments(
 # --- jobs --------------------------------------------------------------------
 
 
+class MetronomeJob(Job):
+    """
+    An APScheduler ``Job`` with a misfire policy.
+
+    ``misfire_policy`` is ``"once"``, ``"all"``, ``"skip"`` or None (the
+    ``METRONOME["MISFIRE_POLICY"]`` default). Everything else is APScheduler's.
+    """
+
+    __slots__ = ("misfire_policy",)
+
+    def _modify(self, **changes: Any) -> None:
+        if "misfire_policy" in changes:
+            policy = changes.pop("misfire_policy")
+            if policy is not None and policy not in MISFIRE_POLICIES:
+                raise ValueError(
+                    f"misfire_policy must be one of {', '.join(map(repr, MISFIRE_POLICIES))} "
+                    f"or None, not {policy!r}."
+                )
+            super()._modify(**changes)
+            self.misfire_policy = policy
+        else:
+            super()._modify(**changes)
+
+
+def callable_name(func: Any) -> str:
+    """A ``module:qualname`` description of any callable, for display only."""
+    target = func.func if isinstance(func, functools.partial) else func
+    module = getattr(target, "__module__", None) or type(target).__module__
+    qualname = getattr(target, "__qualname__", None) or type(target).__qualname__
+    return f"{module}:{qualname}"
+
+
 def func_reference(job: Job) -> str:
     """The ``module:qualname`` reference of a job's function, or a clear error."""
     func = job.func
@@ -449,9 +483,16 @@ def func_reference(job: Job) -> str:
     return ref
 
 
-def encode_job(job: Job) -> tuple[str, JSONDict]:
-    """Return ``(func_ref, state)`` for a job; raise a SerializationError naming the problem."""
-    func_ref = func_reference(job)
+def encode_job(job: Job, *, func_ref: str | None = None) -> tuple[str, JSONDict]:
+    """
+    Return ``(func_ref, state)`` for a job; raise a SerializationError naming the problem.
+
+    Pass ``func_ref`` for a job declared in code: it runs from the declaring
+    processes' registry, so its function needs no importable reference and
+    ``func_ref`` only names it.
+    """
+    if func_ref is None:
+        func_ref = func_reference(job)
     args, kwargs = check_json_arguments(job.id, job.args, job.kwargs)
     try:
         trigger = encode_trigger(job.trigger)
@@ -469,6 +510,9 @@ def encode_job(job: Job) -> tuple[str, JSONDict]:
         "coalesce": job.coalesce,
         "max_instances": job.max_instances,
     }
+    policy = getattr(job, "misfire_policy", None)
+    if policy is not None:
+        state["misfire_policy"] = policy
     return func_ref, state
 
 
@@ -497,7 +541,7 @@ def decode_job(
         )
     try:
         trigger = decode_trigger(state["trigger"])
-        job = Job.__new__(Job)
+        job = MetronomeJob.__new__(MetronomeJob)
         job._scheduler = None
         job._jobstore_alias = None
         job.id = job_id
@@ -511,6 +555,7 @@ def decode_job(
         job.misfire_grace_time = state["misfire_grace_time"]
         job.coalesce = state["coalesce"]
         job.max_instances = state["max_instances"]
+        job.misfire_policy = state.get("misfire_policy")
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise JobStateError(f"The stored state is malformed: {type(exc).__name__}: {exc}") from exc
     if next_run_time is not None:

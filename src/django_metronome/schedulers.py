@@ -1,0 +1,840 @@
+"""
+APScheduler's schedulers, coordinated through the database.
+
+``BlockingScheduler``, ``BackgroundScheduler`` and ``AsyncIOScheduler`` are
+APScheduler's classes with ``DjangoJobStore`` as the default store and our
+processing loop: every process may run one, and each fire still runs once.
+``add_job``, ``scheduled_job``, ``modify_job``, ``pause_job``, ``get_jobs``,
+executors and listeners behave as APScheduler documents, with these
+differences, each made on purpose:
+
+* Jobs declared before ``start()`` (or with a function that has no importable
+  reference, such as a nested function) are *declared in code*: they are kept
+  in a per-process registry, a process runs only those it declared, and a
+  declaration without an explicit id gets a stable id from the function's
+  qualified name. At start an unchanged declaration keeps its stored next
+  run time and paused state.
+* Due fires are claimed in a database transaction that writes their ledger
+  rows and advances the job (see :mod:`django_metronome.claims`), then
+  dispatched to the executor; outcomes are written back in batches.
+* ``max_instances`` counts running fires in the ledger, across processes.
+* A fire later than its ``misfire_grace_time`` follows the job's
+  ``misfire_policy`` (``"once"`` by default): APScheduler would drop it.
+* Crontab strings are triggers: ``add_job(func, "0 8 * * *")``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import inspect
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+from apscheduler.events import (
+    EVENT_JOB_ADDED,
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_REMOVED,
+    EVENT_JOB_SUBMITTED,
+    EVENT_SCHEDULER_SHUTDOWN,
+    JobEvent,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+    SchedulerEvent,
+)
+from apscheduler.executors.base import MaxInstancesReachedError
+from apscheduler.job import Job
+from apscheduler.jobstores.base import ConflictingIdError
+from apscheduler.schedulers import SchedulerNotRunningError
+from apscheduler.schedulers.asyncio import AsyncIOScheduler as _AsyncIOScheduler
+from apscheduler.schedulers.asyncio import run_in_event_loop
+from apscheduler.schedulers.background import BackgroundScheduler as _BackgroundScheduler
+from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
+from apscheduler.schedulers.blocking import BlockingScheduler as _BlockingScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from apscheduler.util import get_callable_name, obj_to_ref, undefined
+from django.db import connections
+
+from . import claims, nodes
+from .claims import ClaimBatch, Fire, Outcome
+from .conf import conf
+from .context import FireContext, _current
+from .firing import FirePlan, plan_fires
+from .jobstores import DjangoJobStore
+from .models import ExecutionStatus, format_exception
+from .serialization import MetronomeJob, check_json_arguments, encode_trigger
+from .triggers import CrontabTrigger, next_fire_time, seek_function
+from .util import close_connection, utcnow
+
+__all__ = ["AsyncIOScheduler", "BackgroundScheduler", "BlockingScheduler"]
+
+logger = logging.getLogger("django_metronome.scheduler")
+
+#: Longest pause between tries while the database fails, in seconds.
+MAX_BACKOFF = 10.0
+
+
+class OutcomeWriter:
+    """
+    Writes fire outcomes to the ledger in batches, from its own thread.
+
+    Job threads only put outcomes on a queue: they never touch the ledger, so
+    a slow or failing database never blocks a job, and an outcome is never
+    dropped: a failed write is retried until it succeeds or the process ends.
+    """
+
+    def __init__(self, using: str, batch_size: int = 500) -> None:
+        self.using = using
+        self.batch_size = batch_size
+        self._queue: queue.Queue[Outcome | None] = queue.Queue()
+        self._pending = 0
+        self._idle = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="metronome-ledger", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def put(self, outcome: Outcome) -> None:
+        with self._idle:
+            self._pending += 1
+        self._queue.put(outcome)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every outcome put so far is written; False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        stopping = False
+        try:
+            while not stopping:
+                item = self._queue.get()
+                batch: list[Outcome] = []
+                while True:
+                    if item is None:
+                        stopping = True
+                    else:
+                        batch.append(item)
+                    if len(batch) >= self.batch_size:
+                        break
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                self._write(batch)
+        finally:
+            connections.close_all()
+
+    def _write(self, batch: list[Outcome]) -> None:
+        failures = 0
+        while batch:
+            try:
+                claims.record_outcomes(self.using, batch)
+                break
+            except Exception:
+                failures += 1
+                delay = min(MAX_BACKOFF, 0.2 * 2**failures)
+                logger.exception(
+                    "Could not write %d outcome(s) to the ledger; retrying in %.1f s.",
+                    len(batch),
+                    delay,
+                )
+                close_connection(self.using)
+                time.sleep(delay)
+        with self._idle:
+            self._pending -= len(batch)
+            self._idle.notify_all()
+
+
+class Heart:
+    """Keeps this process's heartbeat and presumes silent processes dead."""
+
+    def __init__(self, using: str, identity: str) -> None:
+        self.using = using
+        self.identity = identity
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="metronome-heart", daemon=True)
+        self.registered = threading.Event()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._stopped.set()
+        self._thread.join(timeout)
+
+    def beat(self) -> None:
+        now = utcnow()
+        if not self.registered.is_set():
+            nodes.register(self.using, self.identity, now)
+            self.registered.set()
+        else:
+            nodes.heartbeat(self.using, self.identity, now)
+        nodes.reap(self.using, now, timedelta(seconds=conf.DEAD_AFTER))
+
+    def _run(self) -> None:
+        failures = 0
+        try:
+            while not self._stopped.is_set():
+                try:
+                    self.beat()
+                    failures = 0
+                    wait = conf.HEARTBEAT_INTERVAL
+                except Exception:
+                    failures += 1
+                    wait = min(conf.HEARTBEAT_INTERVAL, 0.2 * 2**failures)
+                    logger.exception("Heartbeat failed; retrying in %.1f s.", wait)
+                    close_connection(self.using)
+                self._stopped.wait(wait)
+        finally:
+            connections.close_all()
+
+
+class MetronomeSchedulerMixin:
+    """Our processing loop and job declarations, on top of an APScheduler scheduler."""
+
+    #: Schedulers of this family record their own runs; register_events adds nothing.
+    _metronome_records_itself = True
+
+    def __init__(self, gconfig: dict[str, Any] | None = None, **options: Any) -> None:
+        self._metronome_registry: dict[str, Callable[..., Any]] = {}
+        self._auto_ids: set[str] = set()
+        self._inflight: dict[tuple[str, datetime], Fire] = {}
+        self._timings: dict[int, tuple[datetime, datetime]] = {}
+        self._writer: OutcomeWriter | None = None
+        self._heart: Heart | None = None
+        self.identity = nodes.new_identity()
+        self._failures = 0
+        self._declaring = False
+        super().__init__(gconfig or {}, **options)  # type: ignore[call-arg]
+        self.add_listener(self._on_job_event, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)  # type: ignore[attr-defined]
+
+    # -- configuration -------------------------------------------------------------
+
+    def _configure(self, config: dict[str, Any]) -> None:
+        config.setdefault("timezone", conf.TIME_ZONE)
+        super()._configure(config)  # type: ignore[misc]
+
+    def _create_default_jobstore(self) -> DjangoJobStore:
+        return DjangoJobStore()
+
+    def _create_trigger(self, trigger: Any, trigger_args: dict[str, Any]) -> BaseTrigger:
+        if isinstance(trigger, str) and (trigger.startswith("@") or " " in trigger.strip()):
+            trigger_args = {"expression": trigger, **trigger_args}
+            trigger = "crontab"
+        if trigger == "crontab":
+            trigger_args.setdefault("timezone", self.timezone)  # type: ignore[attr-defined]
+            return CrontabTrigger(**trigger_args)
+        return super()._create_trigger(trigger, trigger_args)  # type: ignore[misc]
+
+    def add_jobstore(self, jobstore: Any, alias: str = "default", **jobstore_opts: Any) -> None:
+        """Add a job store; it must be a ``DjangoJobStore`` (the loop claims from the database)."""
+        if isinstance(jobstore, str):
+            raise TypeError(
+                f"Give a DjangoJobStore instance, not the plugin name {jobstore!r}: "
+                "django-metronome's schedulers only run jobs kept in the database."
+            )
+        if not isinstance(jobstore, DjangoJobStore):
+            raise TypeError(
+                f"{type(jobstore).__name__} cannot be used with django-metronome's schedulers, "
+                "which coordinate processes through the database: use DjangoJobStore, or "
+                "APScheduler's own scheduler classes for other stores."
+            )
+        super().add_jobstore(jobstore, alias, **jobstore_opts)  # type: ignore[misc]
+
+    def get_jobs(self, jobstore: str | None = None, pending: bool | None = None) -> list[Job]:
+        """APScheduler's get_jobs; stores on the same database list each job once."""
+        jobs = super().get_jobs(jobstore, pending)  # type: ignore[misc]
+        seen: set[str] = set()
+        unique = []
+        for job in jobs:
+            if job.id not in seen:
+                seen.add(job.id)
+                unique.append(job)
+        return unique
+
+    @property
+    def database(self) -> str:
+        store = self._jobstores.get("default")  # type: ignore[attr-defined]
+        if isinstance(store, DjangoJobStore):
+            return store.database
+        return DjangoJobStore().database
+
+    # -- declaring jobs ----------------------------------------------------------------
+
+    def add_job(
+        self,
+        func: Callable[..., Any] | str,
+        trigger: Any = None,
+        args: Any = None,
+        kwargs: Any = None,
+        id: str | None = None,
+        name: str | None = None,
+        misfire_grace_time: Any = undefined,
+        coalesce: Any = undefined,
+        max_instances: Any = undefined,
+        next_run_time: Any = undefined,
+        jobstore: str = "default",
+        executor: str = "default",
+        replace_existing: bool = False,
+        misfire_policy: str | None = None,
+        **trigger_args: Any,
+    ) -> Job:
+        """
+        APScheduler's ``add_job``, refusing what cannot be stored right here.
+
+        ``misfire_policy`` (``"once"``, ``"all"`` or ``"skip"``) says what to do
+        with fires later than ``misfire_grace_time``; a crontab string is a
+        trigger. Arguments that are not JSON, an unknown time zone and an
+        unstorable trigger raise now, not when the job would run.
+        """
+        declared = (
+            self._declaring
+            or self.state == STATE_STOPPED  # type: ignore[attr-defined]
+            or not _referenceable(func)
+        )
+        job_id = id
+        if job_id is None:
+            job_id = self._stable_id(func) if declared else uuid4().hex
+            self._auto_ids.add(job_id)
+        options = {
+            "trigger": self._create_trigger(trigger, dict(trigger_args)),
+            "executor": executor,
+            "func": func,
+            "args": tuple(args) if args is not None else (),
+            "kwargs": dict(kwargs) if kwargs is not None else {},
+            "id": job_id,
+            "name": name,
+            "misfire_grace_time": misfire_grace_time,
+            "coalesce": coalesce,
+            "max_instances": max_instances,
+            "next_run_time": next_run_time,
+            "misfire_policy": misfire_policy,
+        }
+        job = MetronomeJob(self, **{k: v for k, v in options.items() if v is not undefined})
+        check_json_arguments(job.id, job.args, job.kwargs)
+        encode_trigger(job.trigger)
+        if declared:
+            self._metronome_registry[job.id] = job.func
+        with self._jobstores_lock:  # type: ignore[attr-defined]
+            if self.state == STATE_STOPPED:  # type: ignore[attr-defined]
+                self._pending_jobs.append((job, jobstore, replace_existing))  # type: ignore[attr-defined]
+            else:
+                self._real_add_job(job, jobstore, replace_existing)
+        return job
+
+    def scheduled_job(self, trigger: Any, *args: Any, **kwargs: Any) -> Callable[..., Any]:
+        """APScheduler's decorator: declares the function's job in code (replacing it)."""
+
+        def declare(func: Callable[..., Any]) -> Callable[..., Any]:
+            self._declaring = True
+            try:
+                self.add_job(func, trigger, *args, replace_existing=True, **kwargs)
+            finally:
+                self._declaring = False
+            return func
+
+        return declare
+
+    def _stable_id(self, func: Any) -> str:
+        """``module:qualname`` of the function; ``#2``, ``#3`` for further jobs of it."""
+        base = func if isinstance(func, str) else _qualified_name(func)
+        taken = set(self._metronome_registry) | {
+            job.id
+            for job, _, _ in self._pending_jobs  # type: ignore[attr-defined]
+        }
+        candidate, number = base, 1
+        while candidate in taken:
+            number += 1
+            candidate = f"{base}#{number}"
+        return candidate
+
+    def _real_add_job(self, job: Job, jobstore_alias: str, replace_existing: bool) -> None:
+        replacements = {
+            key: value
+            for key, value in self._job_defaults.items()  # type: ignore[attr-defined]
+            if not hasattr(job, key)
+        }
+        explicit_next_run_time = hasattr(job, "next_run_time")
+        if not explicit_next_run_time:
+            now = datetime.now(self.timezone)  # type: ignore[attr-defined]
+            replacements["next_run_time"] = next_fire_time(job.trigger, None, now)
+        job._modify(**replacements)
+
+        store = self._lookup_jobstore(jobstore_alias)  # type: ignore[attr-defined]
+        if isinstance(store, DjangoJobStore) and job.id in self._metronome_registry:
+            outcome = store.declare_job(
+                job,
+                may_replace=replace_existing or job.id in self._auto_ids,
+                keep_next_run_time=not explicit_next_run_time,
+                floating_start=_floating_start(job.trigger),
+            )
+            logger.info("Declared job %r: %s.", job.id, outcome)
+        else:
+            try:
+                store.add_job(job)
+            except ConflictingIdError:
+                if not replace_existing:
+                    raise
+                store.update_job(job)
+        job._jobstore_alias = jobstore_alias
+        self._dispatch_event(JobEvent(EVENT_JOB_ADDED, job.id, jobstore_alias))  # type: ignore[attr-defined]
+        if self.state == STATE_RUNNING:  # type: ignore[attr-defined]
+            self.wakeup()  # type: ignore[attr-defined]
+
+    def remove_job(self, job_id: str, jobstore: str | None = None) -> None:
+        super().remove_job(job_id, jobstore)  # type: ignore[misc]
+        self._metronome_registry.pop(job_id, None)
+
+    def reschedule_job(
+        self, job_id: str, jobstore: str | None = None, trigger: Any = None, **trigger_args: Any
+    ) -> Job:
+        new_trigger = self._create_trigger(trigger, trigger_args)
+        now = datetime.now(self.timezone)  # type: ignore[attr-defined]
+        return self.modify_job(  # type: ignore[attr-defined,no-any-return]
+            job_id,
+            jobstore,
+            trigger=new_trigger,
+            next_run_time=next_fire_time(new_trigger, None, now),
+        )
+
+    def resume_job(self, job_id: str, jobstore: str | None = None) -> Job | None:
+        with self._jobstores_lock:  # type: ignore[attr-defined]
+            job, alias = self._lookup_job(job_id, jobstore)  # type: ignore[attr-defined]
+            now = datetime.now(self.timezone)  # type: ignore[attr-defined]
+            next_run_time = next_fire_time(job.trigger, None, now)
+            if next_run_time:
+                return self.modify_job(job_id, alias, next_run_time=next_run_time)  # type: ignore[attr-defined,no-any-return]
+            self.remove_job(job.id, alias)
+            return None
+
+    # -- starting and stopping ---------------------------------------------------------
+
+    def _start_services(self) -> None:
+        self._failures = 0
+        self._writer = OutcomeWriter(self.database, conf.BATCH_SIZE)
+        self._writer.start()
+        self._heart = Heart(self.database, self.identity)
+        self._heart.start()
+
+    def _stop_services(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self._inflight and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if self._inflight:
+            logger.warning(
+                "Stopping with %d fire(s) still running; they are recorded as interrupted.",
+                len(self._inflight),
+            )
+        if self._writer is not None:
+            self._writer.flush(max(0.0, deadline - time.monotonic()) + 5)
+            self._writer.stop(5)
+        if self._heart is not None:
+            self._heart.stop(5)
+        try:
+            nodes.stop(self.database, self.identity, utcnow())
+        except Exception:
+            logger.exception("Could not mark scheduler process %s stopped.", self.identity)
+        finally:
+            connections.close_all()
+
+    def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
+        """
+        Stop claiming, give running jobs up to ``timeout`` seconds, then stop.
+
+        ``wait=False`` gives them none. Fires still running at the end are
+        recorded as interrupted. (APScheduler's ``shutdown(wait=True)`` waits
+        without limit; a scheduler in a web worker must not.)
+        """
+        if self.state == STATE_STOPPED:  # type: ignore[attr-defined]
+            raise SchedulerNotRunningError
+        self.state = STATE_STOPPED
+        self._stop_loop()
+        grace = (conf.SHUTDOWN_TIMEOUT if timeout is None else timeout) if wait else 0.0
+        with self._executors_lock, self._jobstores_lock:  # type: ignore[attr-defined]
+            for executor in self._executors.values():  # type: ignore[attr-defined]
+                executor.shutdown(wait=False)
+            for store in self._jobstores.values():  # type: ignore[attr-defined]
+                store.shutdown()
+        self._stop_services(grace)
+        self._logger.info("Scheduler has been shut down")  # type: ignore[attr-defined]
+        self._dispatch_event(SchedulerEvent(EVENT_SCHEDULER_SHUTDOWN))  # type: ignore[attr-defined]
+
+    def _stop_loop(self) -> None:
+        raise NotImplementedError
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def _process_jobs(self) -> float | None:
+        """One turn of the loop: claim and dispatch what is due; return the seconds to wait."""
+        if self.state != STATE_RUNNING:  # type: ignore[attr-defined]
+            return None if self.state == STATE_PAUSED else 0  # type: ignore[attr-defined]
+        try:
+            wait = self._claim_and_dispatch()
+        except Exception:
+            self._failures += 1
+            wait = min(MAX_BACKOFF, 0.1 * 2**self._failures)
+            logger.exception(
+                "Scheduler loop error (%d in a row); retrying in %.1f s.", self._failures, wait
+            )
+            close_connection(self.database)
+            return wait
+        if self._failures:
+            logger.warning("Scheduler loop recovered after %d error(s).", self._failures)
+            self._failures = 0
+        return wait
+
+    def _claim_and_dispatch(self) -> float:
+        using, poll = self.database, conf.POLL_INTERVAL
+        declared = list(self._metronome_registry)
+        store = self._jobstores["default"]  # type: ignore[attr-defined]
+        next_due = claims.next_due_time(using=using, declared=declared)
+        now = utcnow()
+        while next_due is not None and next_due <= now and self.state == STATE_RUNNING:  # type: ignore[attr-defined]
+            batch = claims.claim_due_fires(
+                using=using,
+                node=self.identity,
+                now=now,
+                limit=conf.BATCH_SIZE,
+                declared=declared,
+                load=store.load_rows,
+                plan=self._plan,
+            )
+            self._dispatch(batch)
+            if not batch.full:
+                if not batch.claimed and not batch.missed and not batch.skipped:
+                    # Due, but locked by other processes claiming them right now.
+                    return min(poll, 0.05)
+                next_due = claims.next_due_time(using=using, declared=declared)
+            now = utcnow()
+        if next_due is None:
+            return poll
+        return max(0.0, min(poll, (next_due - utcnow()).total_seconds()))
+
+    def _plan(self, job: Job, now: datetime) -> FirePlan:
+        trigger = job.trigger
+        grace = job.misfire_grace_time
+        return plan_fires(
+            lambda previous, at: next_fire_time(trigger, previous, at),
+            job.next_run_time,
+            now,
+            policy=getattr(job, "misfire_policy", None) or conf.MISFIRE_POLICY,
+            grace=None if grace is None else timedelta(seconds=grace),
+            coalesce=job.coalesce,
+            max_catch_up=conf.MAX_CATCH_UP,
+            seek=seek_function(trigger),
+        )
+
+    def _dispatch(self, batch: ClaimBatch) -> None:
+        if batch.claimed or batch.missed or batch.skipped:
+            logger.info(
+                "Claimed %d fire(s) of %d job(s); %d missed, %d skipped, %d job(s) finished.",
+                batch.fire_count,
+                len(batch.claimed),
+                len(batch.missed),
+                len(batch.skipped),
+                len(batch.removed),
+            )
+        for claimed in batch.claimed:
+            self._submit(claimed.job, claimed.fires)
+        for job_id, run_time, _lateness in batch.missed:
+            self._dispatch_event(JobExecutionEvent(EVENT_JOB_MISSED, job_id, "default", run_time))  # type: ignore[attr-defined]
+        for job_id in batch.removed:
+            self._dispatch_event(JobEvent(EVENT_JOB_REMOVED, job_id, "default"))  # type: ignore[attr-defined]
+
+    def _submit(self, job: Job, fires: list[Fire]) -> None:
+        run_times = [fire.run_time for fire in fires]
+        for fire in fires:
+            self._inflight[(job.id, fire.run_time)] = fire
+        # The grace time was applied when the fires were planned; the executor
+        # must not apply it again to a late fire that its policy runs.
+        job.misfire_grace_time = None
+        job.func = self._instrument(job, deque(fires))
+        try:
+            executor = self._lookup_executor(job.executor)  # type: ignore[attr-defined]
+            executor.submit_job(job, run_times)
+        except MaxInstancesReachedError:
+            self._settle(job.id, fires, ExecutionStatus.SKIPPED, reason="max_instances reached")
+            self._dispatch_event(  # type: ignore[attr-defined]
+                JobSubmissionEvent(EVENT_JOB_MAX_INSTANCES, job.id, "default", run_times)
+            )
+        except Exception as exc:
+            logger.exception("Could not submit job %r to its executor.", job.id)
+            self._settle(job.id, fires, ExecutionStatus.FAILED, exception=format_exception(exc))
+        else:
+            self._dispatch_event(  # type: ignore[attr-defined]
+                JobSubmissionEvent(EVENT_JOB_SUBMITTED, job.id, "default", run_times)
+            )
+
+    def _settle(
+        self, job_id: str, fires: list[Fire], status: ExecutionStatus, **fields: Any
+    ) -> None:
+        for fire in fires:
+            self._inflight.pop((job_id, fire.run_time), None)
+            self._put(Outcome(fire.execution_id, fire.run_time, status, utcnow(), **fields))
+
+    def _put(self, outcome: Outcome) -> None:
+        if self._writer is not None:
+            self._writer.put(outcome)
+
+    def _instrument(self, job: Job, fires: deque[Fire]) -> Callable[..., Any]:
+        """Wrap the job's function: who is running (current_fire) and for how long."""
+        func, timings = job.func, self._timings
+
+        def begin() -> tuple[Fire, Any, datetime]:
+            fire = fires.popleft()
+            token = _current.set(FireContext(job.id, fire.run_time, fire.execution_id, fire.late))
+            return fire, token, utcnow()
+
+        def end(fire: Fire, token: Any, start: datetime) -> None:
+            timings[fire.execution_id] = (start, utcnow())
+            _current.reset(token)
+
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def run_coroutine(*args: Any, **kwargs: Any) -> Any:
+                fire, token, start = begin()
+                try:
+                    return await func(*args, **kwargs)
+                finally:
+                    end(fire, token, start)
+
+            return run_coroutine
+
+        @functools.wraps(func)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            fire, token, start = begin()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                end(fire, token, start)
+
+        return run
+
+    def _on_job_event(self, event: JobExecutionEvent) -> None:
+        fire = self._inflight.pop((event.job_id, event.scheduled_run_time), None)
+        if fire is None:
+            return
+        timing = self._timings.pop(fire.execution_id, None)
+        started, finished = timing if timing is not None else (None, utcnow())
+        if event.code == EVENT_JOB_EXECUTED:
+            outcome = Outcome(
+                fire.execution_id, fire.run_time, ExecutionStatus.SUCCEEDED, finished, started
+            )
+        else:
+            outcome = Outcome(
+                fire.execution_id,
+                fire.run_time,
+                ExecutionStatus.FAILED,
+                finished,
+                started,
+                exception=format_exception(event.exception),
+                traceback=event.traceback or "",
+            )
+        self._put(outcome)
+
+    # -- waiting for outcomes (tests, commands) ------------------------------------------
+
+    def wait_for_outcomes(self, timeout: float | None = None) -> bool:
+        """Block until the outcomes of every dispatched fire are in the ledger."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._inflight:
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        if self._writer is None:
+            return True
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        return self._writer.flush(remaining)
+
+
+def _floating_start(trigger: BaseTrigger) -> bool:
+    """
+    An IntervalTrigger built without a start date starts "one interval from
+    now"; recognise one built in the last minute, so that a redeploy keeps the
+    stored schedule instead of re-anchoring it.
+    """
+    if not isinstance(trigger, IntervalTrigger) or trigger.start_date is None:
+        return False
+    built = trigger.start_date - trigger.interval
+    return timedelta(0) <= utcnow() - built < timedelta(minutes=1)
+
+
+def _referenceable(func: Any) -> bool:
+    if isinstance(func, str):
+        return True
+    try:
+        obj_to_ref(func)
+    except (ValueError, TypeError):
+        return False
+    return not (inspect.ismethod(func) and not inspect.isclass(func.__self__))
+
+
+def _qualified_name(func: Any) -> str:
+    target = func.func if isinstance(func, functools.partial) else func
+    module = getattr(target, "__module__", None) or type(target).__module__
+    return f"{module}:{get_callable_name(target)}"
+
+
+class BlockingScheduler(MetronomeSchedulerMixin, _BlockingScheduler):
+    """Runs the loop in the calling thread: ``start()`` returns after ``shutdown()``."""
+
+    def start(self, paused: bool = False) -> None:
+        self._start_services()
+        try:
+            super().start(paused)
+        except BaseException:
+            if self.state == STATE_STOPPED:
+                self._stop_services(0)
+            raise
+        finally:
+            connections.close_all()
+
+    def _stop_loop(self) -> None:
+        self._event.set()
+
+
+class BackgroundScheduler(MetronomeSchedulerMixin, _BackgroundScheduler):
+    """Runs the loop in a daemon thread: ``start()`` returns at once."""
+
+    def start(self, paused: bool = False) -> None:
+        self._start_services()
+        try:
+            super().start(paused)
+        except BaseException:
+            self._stop_services(0)
+            raise
+        self._thread.name = "metronome-scheduler"
+
+    def _main_loop(self) -> None:
+        try:
+            super()._main_loop()
+        except BaseException:
+            logger.critical("The scheduler loop stopped on an unexpected error.", exc_info=True)
+            raise
+        finally:
+            connections.close_all()
+
+    @property
+    def running(self) -> bool:
+        """True while the loop's thread is alive and the scheduler is not stopped."""
+        thread = getattr(self, "_thread", None)
+        return self.state != STATE_STOPPED and (thread is None or thread.is_alive())
+
+    def _stop_loop(self) -> None:
+        self._event.set()
+        thread = getattr(self, "_thread", None)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        self._thread = None
+
+
+class AsyncIOScheduler(MetronomeSchedulerMixin, _AsyncIOScheduler):
+    """
+    Runs on an asyncio event loop; coroutine jobs run on that loop.
+
+    Django's ORM may not run on an event loop, so all database work (the
+    loop's claims, and API calls such as ``add_job`` or ``get_jobs`` made from
+    a coroutine) runs in one helper thread; a call made on the loop waits for
+    it, as APScheduler's own stores make the loop wait.
+    """
+
+    _busy = False
+
+    def __init__(self, gconfig: dict[str, Any] | None = None, **options: Any) -> None:
+        self._db_thread = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="metronome-db"
+        )
+        super().__init__(gconfig, **options)
+
+    def _on_db_thread(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return method(*args, **kwargs)
+        return self._db_thread.submit(method, *args, **kwargs).result()
+
+    def start(self, paused: bool = False) -> None:
+        if self._db_thread is None:
+            self._db_thread = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="metronome-db"
+            )
+        self._start_services()
+        try:
+            super().start(paused)
+        except BaseException:
+            self._on_db_thread(self._stop_services, 0)
+            raise
+
+    def _real_add_job(self, job: Job, jobstore_alias: str, replace_existing: bool) -> None:
+        self._on_db_thread(super()._real_add_job, job, jobstore_alias, replace_existing)
+
+    def get_jobs(self, jobstore: str | None = None, pending: bool | None = None) -> list[Job]:
+        return self._on_db_thread(super().get_jobs, jobstore, pending)  # type: ignore[no-any-return]
+
+    def _lookup_job(self, job_id: str, jobstore_alias: str | None) -> Any:
+        return self._on_db_thread(super()._lookup_job, job_id, jobstore_alias)
+
+    def modify_job(self, job_id: str, jobstore: str | None = None, **changes: Any) -> Job:
+        return self._on_db_thread(super().modify_job, job_id, jobstore, **changes)  # type: ignore[no-any-return]
+
+    def remove_job(self, job_id: str, jobstore: str | None = None) -> None:
+        self._on_db_thread(super().remove_job, job_id, jobstore)
+
+    def remove_all_jobs(self, jobstore: str | None = None) -> None:
+        self._on_db_thread(super().remove_all_jobs, jobstore)
+
+    @run_in_event_loop
+    def wakeup(self) -> None:
+        self._stop_timer()
+        if self._busy or self.state == STATE_STOPPED:
+            return
+        self._busy = True
+        future = self._eventloop.run_in_executor(self._db_thread, self._process_jobs)
+        future.add_done_callback(self._processed)
+
+    def _processed(self, future: asyncio.Future[float | None]) -> None:
+        self._busy = False
+        if self.state == STATE_STOPPED or self._eventloop is None:
+            return
+        self._start_timer(future.result())
+
+    def _dispatch(self, batch: ClaimBatch) -> None:
+        # Claims run on the helper thread; AsyncIOExecutor must be fed on the loop.
+        self._eventloop.call_soon_threadsafe(super()._dispatch, batch)
+
+    def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
+        if not self.running:
+            raise SchedulerNotRunningError
+        self._stop_timer()
+        self.state = STATE_STOPPED
+        with self._executors_lock:
+            for executor in self._executors.values():
+                executor.shutdown(wait=False)
+        grace = (conf.SHUTDOWN_TIMEOUT if timeout is None else timeout) if wait else 0.0
+        db_thread, self._db_thread = self._db_thread, None
+        db_thread.submit(self._stop_services, grace)
+        db_thread.shutdown(wait=False)
+        self._logger.info("Scheduler has been shut down")
+        self._dispatch_event(SchedulerEvent(EVENT_SCHEDULER_SHUTDOWN))
+        self._eventloop = None
+
+    def _stop_loop(self) -> None:
+        """Nothing runs between turns: shutdown() stops the timer."""
