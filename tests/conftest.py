@@ -17,6 +17,18 @@ from django_metronome.jobstores import DjangoJobStore
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
+#: Set on a test item whose call failed, so fixtures can add what they know.
+FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    report = yield
+    if report.failed:
+        item.stash[FAILED] = True
+    return report
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return f"database: {connection.vendor}"
 

@@ -77,6 +77,7 @@ elif DB_KIND == "postgres":
         }
     }
 elif DB_KIND == "mariadb":
+    # mysqlclient, Django's supported driver for MySQL and MariaDB.
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.mysql",
@@ -85,12 +86,40 @@ elif DB_KIND == "mariadb":
             "PASSWORD": os.environ.get("MYSQL_PASSWORD", "metronome"),
             "HOST": os.environ.get("MYSQL_HOST", "127.0.0.1"),
             "PORT": os.environ.get("MYSQL_PORT", "3306"),
-            "OPTIONS": {"charset": "utf8mb4"},
-            "TEST": {"NAME": f"test_metronome{RUN_TAG}", "CHARSET": "utf8mb4"},
+            "OPTIONS": {
+                # utf8mb4: job ids and names may hold any Unicode, emoji included
+                # (MySQL's "utf8" is utf8mb3 and has no 4-byte characters).
+                "charset": "utf8mb4",
+                # READ COMMITTED: Django's recommendation for MySQL/MariaDB (and its
+                # default when unset). The scheduler needs it: every statement sees
+                # the latest committed rows, so reads repeated in one transaction
+                # (the due jobs, a row after another process's claim committed) are
+                # not answered from a stale snapshot; and the claim's SELECT ... FOR
+                # UPDATE SKIP LOCKED locks only the rows it returns, without
+                # REPEATABLE READ's gap locks on the due range, which would make
+                # other processes' inserts and updates wait for the claim.
+                "isolation_level": "read committed",
+                # Strict mode: a value too long or out of range is an error, not
+                # a silent truncation (Django's check mysql.W002 asks for it). The
+                # other two modes are the server defaults since MariaDB 10.2.4.
+                "init_command": (
+                    "SET sql_mode='STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,"
+                    "NO_ENGINE_SUBSTITUTION'"
+                ),
+            },
+            "TEST": {
+                "NAME": f"test_metronome{RUN_TAG}",
+                "CHARSET": "utf8mb4",
+                "COLLATION": "utf8mb4_unicode_ci",
+            },
         }
     }
 else:
     raise RuntimeError(f"Unknown METRONOME_TEST_DB {DB_KIND!r}: use sqlite, postgres or mariadb.")
+
+# Scheduler subprocesses started by the tests use the test database directly.
+if os.environ.get("METRONOME_TEST_DB_NAME"):
+    DATABASES["default"]["NAME"] = os.environ["METRONOME_TEST_DB_NAME"]
 
 STATIC_URL = "/static/"
 LOGGING = {

@@ -217,6 +217,21 @@ class DjangoJobStore(BaseJobStore):
         is set to what is stored.
         """
         row = self._row(job)
+        try:
+            return self._declare(job, row, may_replace, keep_next_run_time, floating_start)
+        except IntegrityError:
+            # Another process inserted the same declaration between our read and
+            # our insert (there was no row to lock yet): now there is one.
+            return self._declare(job, row, may_replace, keep_next_run_time, floating_start)
+
+    def _declare(
+        self,
+        job: Job,
+        row: dict[str, Any],
+        may_replace: bool,
+        keep_next_run_time: bool,
+        floating_start: bool,
+    ) -> str:
         with write_transaction(self.database):
             stored = (
                 self.jobs.select_for_update()

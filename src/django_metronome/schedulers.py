@@ -63,9 +63,13 @@ from apscheduler.schedulers.background import BackgroundScheduler as _Background
 from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
 from apscheduler.schedulers.blocking import BlockingScheduler as _BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.calendarinterval import CalendarIntervalTrigger
+from apscheduler.triggers.combining import AndTrigger, OrTrigger
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from apscheduler.util import get_callable_name, obj_to_ref, undefined
 from django.db import connections
+from tzlocal import get_localzone
 
 from . import claims, nodes
 from .claims import ClaimBatch, Fire, Outcome
@@ -327,6 +331,7 @@ class MetronomeSchedulerMixin:
             "next_run_time": next_run_time,
             "misfire_policy": misfire_policy,
         }
+        _adopt_project_zone(options["trigger"], self.timezone)  # type: ignore[attr-defined]
         job = MetronomeJob(self, **{k: v for k, v in options.items() if v is not undefined})
         check_json_arguments(job.id, job.args, job.kwargs)
         encode_trigger(job.trigger)
@@ -663,6 +668,38 @@ class MetronomeSchedulerMixin:
             return True
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         return self._writer.flush(remaining)
+
+
+def _adopt_project_zone(trigger: BaseTrigger, zone: Any) -> None:
+    """
+    Give a trigger built without a time zone the project's zone, not the machine's.
+
+    APScheduler's triggers fall back to the machine's local zone (tzlocal):
+    ``CronTrigger(hour=8)`` in a project whose ``TIME_ZONE`` is Asia/Seoul would
+    fire at 08:00 UTC on most servers, while ``"cron", hour=8`` fires at 08:00
+    in Seoul. A trigger whose zone is exactly tzlocal's object, with no dates
+    given that were read in that zone, gets the scheduler's zone instead.
+    """
+    if isinstance(trigger, AndTrigger | OrTrigger):
+        for child in trigger.triggers:
+            _adopt_project_zone(child, zone)
+        return
+    if not isinstance(trigger, CronTrigger | IntervalTrigger | CalendarIntervalTrigger):
+        return
+    local = get_localzone()
+    if trigger.timezone is not local or zone is None or str(zone) == str(local):
+        return
+    if getattr(trigger, "end_date", None) is not None:
+        return
+    if isinstance(trigger, IntervalTrigger):
+        if not _floating_start(trigger):
+            return
+        trigger.start_date = trigger.start_date.astimezone(zone)
+    elif trigger.start_date is not None:
+        return
+    if isinstance(trigger, CalendarIntervalTrigger):
+        trigger._time = trigger._time.replace(tzinfo=zone)
+    trigger.timezone = zone
 
 
 def _floating_start(trigger: BaseTrigger) -> bool:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
+
+from django_metronome.context import current_fire
+from django_metronome.util import close_old_connections
 
 CALLS: list[tuple[Any, ...]] = []
 
@@ -30,3 +35,23 @@ class Tasks:
     @staticmethod
     def static_method(*args: Any, **kwargs: Any) -> str:
         return "static"
+
+
+@close_old_connections
+def record_fire(*args: Any, **kwargs: Any) -> None:
+    """Write which fire ran, in which process (the scheduler's current_fire())."""
+    from tests.testapp.models import FireRecord
+
+    fire = current_fire()
+    assert fire is not None, "record_fire runs only under a django-metronome scheduler"
+    FireRecord.objects.create(job_id=fire.job_id, run_time=fire.run_time, pid=os.getpid())
+
+
+@close_old_connections
+def record_then_hang(seconds: float = 30) -> None:
+    record_fire()
+    time.sleep(seconds)
+
+
+def fail_loudly() -> None:
+    raise ValueError("this job always fails")
