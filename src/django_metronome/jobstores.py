@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -34,6 +35,7 @@ from apscheduler.events import (
     EVENT_JOB_MAX_INSTANCES,
     EVENT_JOB_MISSED,
     EVENT_JOB_SUBMITTED,
+    EVENT_SCHEDULER_SHUTDOWN,
     JobExecutionEvent,
     JobSubmissionEvent,
     SchedulerEvent,
@@ -61,7 +63,14 @@ from .serialization import (
     encode_job,
     trigger_timezone,
 )
-from .util import from_db, node_identity, retry_on_lost_connection, to_db, utcnow
+from .util import (
+    close_connection,
+    from_db,
+    node_identity,
+    retry_on_lost_connection,
+    to_db,
+    utcnow,
+)
 
 __all__ = ["DjangoJobStore", "register_events"]
 
@@ -348,7 +357,8 @@ class DjangoJobStore(BaseJobStore):
 # --- recording runs ------------------------------------------------------------
 
 _RECORDED_EVENTS = (
-    EVENT_JOB_SUBMITTED
+    EVENT_SCHEDULER_SHUTDOWN
+    | EVENT_JOB_SUBMITTED
     | EVENT_JOB_EXECUTED
     | EVENT_JOB_ERROR
     | EVENT_JOB_MISSED
@@ -417,12 +427,22 @@ class RunClock:
 
 
 class EventRecorder:
-    """An APScheduler listener that writes each job event into the ledger."""
+    """
+    An APScheduler listener that writes each job event into the ledger.
+
+    Events arrive in the scheduler thread and in executor threads; they are
+    queued and written, in arrival order, by one thread of the recorder's own,
+    so that job threads never wait on the ledger or hold a connection for it.
+    The thread stops, closing its connection, when the scheduler shuts down.
+    """
 
     def __init__(self, database: str | None = None, node: str | None = None) -> None:
         self._database = database
         self.node = node or node_identity()
         self.clock = RunClock()
+        self._queue: queue.Queue[tuple[SchedulerEvent, datetime] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
 
     @property
     def executions(self):  # type: ignore[no-untyped-def]
@@ -430,31 +450,65 @@ class EventRecorder:
         return DjangoJobExecution.objects.using(alias)
 
     def __call__(self, event: SchedulerEvent) -> None:
-        # Listeners run in the scheduler thread and in executor threads, which have
-        # no request cycle: treat each event like a request, so no thread keeps a
-        # connection past CONN_MAX_AGE or writes on one the server has dropped.
-        tidy = not connections[self.executions.db].in_atomic_block
-        if tidy:
-            db.close_old_connections()
+        if event.code == EVENT_SCHEDULER_SHUTDOWN:
+            self.stop()
+            return
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._write, name="metronome-recorder", daemon=True
+                )
+                self._thread.start()
+        self._queue.put((event, utcnow()))
+
+    def flush(self) -> None:
+        """Wait until every event queued so far is written."""
+        self._queue.join()
+
+    def stop(self) -> None:
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join()
+
+    def _write(self) -> None:
         try:
-            self.record(event)
+            while (item := self._queue.get()) is not None:
+                try:
+                    self._record_once_more_on_a_new_connection(*item)
+                finally:
+                    self._queue.task_done()
+            self._queue.task_done()
+        finally:
+            connections.close_all()
+
+    def _record_once_more_on_a_new_connection(self, event: SchedulerEvent, at: datetime) -> None:
+        try:
+            try:
+                self.record(event, at)
+            except (db.OperationalError, db.InterfaceError):
+                # The server dropped the connection: the writes are idempotent upserts.
+                close_connection(self.executions.db)
+                self.record(event, at)
         except Exception:
             # APScheduler would swallow the error silently; say what was not recorded.
             logger.exception("Could not record %r in the job execution ledger.", event)
-        finally:
-            if tidy:
-                db.close_old_connections()
 
-    def record(self, event: SchedulerEvent) -> None:
+    def record(self, event: SchedulerEvent, at: datetime | None = None) -> None:
+        """Write one event now; ``at`` is when it happened (default: now)."""
+        at = at or utcnow()
         if isinstance(event, JobSubmissionEvent):
-            self._record_submission(event)
+            self._record_submission(event, at)
         elif isinstance(event, JobExecutionEvent):
-            self._record_execution(event)
+            self._record_execution(event, at)
 
-    def _record_submission(self, event: JobSubmissionEvent) -> None:
+    def _record_submission(self, event: JobSubmissionEvent, at: datetime) -> None:
         if event.code == EVENT_JOB_SUBMITTED:
             for run_time in event.scheduled_run_times:
-                self.executions.record_start(job_id=event.job_id, run_time=run_time, node=self.node)
+                self.executions.record_start(
+                    job_id=event.job_id, run_time=run_time, node=self.node, now=at
+                )
         else:  # EVENT_JOB_MAX_INSTANCES
             for run_time in event.scheduled_run_times:
                 self.executions.record_outcome(
@@ -462,11 +516,12 @@ class EventRecorder:
                     run_time=run_time,
                     status=ExecutionStatus.SKIPPED,
                     node=self.node,
+                    now=at,
                     reason="The job already had its maximum number of instances running.",
                 )
 
-    def _record_execution(self, event: JobExecutionEvent) -> None:
-        fields: dict[str, Any] = {}
+    def _record_execution(self, event: JobExecutionEvent, at: datetime) -> None:
+        fields: dict[str, Any] = {"now": at}
         if event.code != EVENT_JOB_MISSED:
             timing = self.clock.take(event.job_id)
             if timing is not None:
