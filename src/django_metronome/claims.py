@@ -30,10 +30,10 @@ from typing import Any
 
 from apscheduler.job import Job
 from django.db import IntegrityError, connections, transaction
-from django.db.models import Count
+from django.db.models import Q
 
 from .firing import FirePlan
-from .models import DjangoJob, DjangoJobExecution, ExecutionStatus
+from .models import DjangoJob, DjangoJobExecution, ExecutionStatus, format_exception
 from .util import from_db, to_db
 
 logger = logging.getLogger("django_metronome.claims")
@@ -136,27 +136,23 @@ def claim_due_fires(
         if not rows:
             return batch
         batch.full = len(rows) >= limit
-        jobs = load(rows)
-        plans = {job.id: plan(job, now) for job in jobs}
+        jobs, plans = _plan_all(jobs_table, load(rows), plan, now)
         ledger = DjangoJobExecution.objects.using(using)
         names = {row[0]: row[1] for row in rows}
-        running = _running_counts(ledger, [job.id for job in jobs if plans[job.id].run])
-        recorded = _already_recorded(ledger, plans)
+        running, recorded = _ledger_state(ledger, plans)
 
-        entries: list[DjangoJobExecution] = []
+        entries: list[dict[str, Any]] = []
         runs: dict[str, list[tuple[datetime, bool]]] = {}
         for job in jobs:
             runs[job.id] = _ledger_entries(
                 job, plans[job.id], now, node, names[job.id], running, recorded, entries, batch
             )
-        _insert(ledger, entries)
-
-        by_key = {(e.job_id, from_db(e.run_time)): e.pk for e in entries}
+        ids = _insert(using, entries)
         for job in jobs:
             fires = [
-                Fire(by_key[(job.id, run_time)], run_time, late)
+                Fire(ids[(job.id, run_time)], run_time, late)
                 for run_time, late in runs[job.id]
-                if by_key.get((job.id, run_time)) is not None
+                if (job.id, run_time) in ids
             ]
             if fires:
                 batch.claimed.append(ClaimedJob(job, fires))
@@ -164,30 +160,81 @@ def claim_due_fires(
     return batch
 
 
-def _running_counts(ledger: Any, job_ids: list[str]) -> Counter[str]:
-    if not job_ids:
-        return Counter()
-    counts = (
-        ledger.filter(job_id__in=job_ids, status=ExecutionStatus.RUNNING)
-        .values_list("job_id")
-        .annotate(n=Count("id"))
+def _columns(connection: Any, fields: list[Any], rows: list[list[Any]]) -> list[list[Any]]:
+    """
+    Values for PostgreSQL, one list per column (each goes as one array).
+
+    psycopg adapts str, int, datetime and timedelta itself, which is what
+    Django's preparation of these fields amounts to on PostgreSQL.
+    """
+    return [[_db_time(row[i]) for row in rows] for i in range(len(fields))]
+
+
+def _unnest(connection: Any, fields: list[Any]) -> str:
+    """``unnest(%s::type[], ...)``: a whole batch as a handful of array parameters."""
+    return "unnest(" + ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields) + ")"
+
+
+def _insert_rows_unnest(
+    connection: Any, fields: list[Any], entries: list[dict[str, Any]]
+) -> list[int]:
+    meta = DjangoJobExecution._meta
+    quote = connection.ops.quote_name
+    rows = [[entry[field.attname] for field in fields] for entry in entries]
+    # Only names and types from the model's own metadata are formatted in.
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} "  # noqa: S608
+        f"({', '.join(quote(field.column) for field in fields)}) "
+        f"SELECT * FROM {_unnest(connection, fields)} RETURNING {quote(meta.pk.column)}"
     )
-    return Counter(dict(counts))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, _columns(connection, fields, rows))
+        return [pk for (pk,) in cursor.fetchall()]
 
 
-def _already_recorded(ledger: Any, plans: dict[str, FirePlan]) -> set[tuple[str, datetime]]:
-    """Fires of this batch that already have a ledger row (they are not dispatched again)."""
+def _plan_all(
+    jobs_table: Any, jobs: list[Job], plan: Planner, now: datetime
+) -> tuple[list[Job], dict[str, FirePlan]]:
+    """Plan each job; a job whose trigger fails is quarantined, not the whole batch."""
+    planned, plans = [], {}
+    for job in jobs:
+        try:
+            plans[job.id] = plan(job, now)
+        except Exception as exc:
+            reason = f"Its trigger failed: {format_exception(exc)}"
+            if jobs_table.quarantine(job.id, reason):
+                logger.error("Job %r is quarantined (kept, not run): %s", job.id, reason)
+            continue
+        planned.append(job)
+    return planned, plans
+
+
+def _ledger_state(
+    ledger: Any, plans: dict[str, FirePlan]
+) -> tuple[Counter[str], set[tuple[str, datetime]]]:
+    """
+    What the ledger already holds for this batch, in one query: how many fires
+    of each job are running (for ``max_instances``, across processes), and
+    which of the planned fires already have a row (they are not dispatched
+    again: a job re-added at a time it already fired, say).
+    """
     times = {
         to_db(t)
         for plan in plans.values()
         for t in (*plan.run, *plan.skipped, *(m for m, _ in plan.missed))
     }
-    if not times:
-        return set()
-    existing = ledger.filter(job_id__in=list(plans), run_time__in=times).values_list(
-        "job_id", "run_time"
-    )
-    return {(job_id, from_db(run_time)) for job_id, run_time in existing}
+    if not plans:
+        return Counter(), set()
+    rows = ledger.filter(
+        Q(status=ExecutionStatus.RUNNING) | Q(run_time__in=times), job_id__in=list(plans)
+    ).values_list("job_id", "run_time", "status")
+    running: Counter[str] = Counter()
+    recorded = set()
+    for job_id, run_time, status in rows:
+        if status == ExecutionStatus.RUNNING:
+            running[job_id] += 1
+        recorded.add((job_id, from_db(run_time)))
+    return running, recorded
 
 
 def _ledger_entries(
@@ -198,7 +245,7 @@ def _ledger_entries(
     name: str,
     running: Counter[str],
     recorded: set[tuple[str, datetime]],
-    entries: list[DjangoJobExecution],
+    entries: list[dict[str, Any]],
     batch: ClaimBatch,
 ) -> list[tuple[datetime, bool]]:
     """Append the ledger rows of one job's plan; return the fires to dispatch."""
@@ -212,15 +259,20 @@ def _ledger_entries(
             )
             return False
         entries.append(
-            DjangoJobExecution(
-                job_id=job.id,
-                job_name=name,
-                run_time=to_db(run_time),
-                status=status,
-                node=node,
-                claimed_at=to_db(now),
+            {
+                "job_id": job.id,
+                "job_name": name,
+                "run_time": run_time,
+                "status": status.value,
+                "node": node,
+                "claimed_at": now,
+                "finished_at": None,
+                "lateness": None,
+                "reason": "",
+                "exception": "",
+                "traceback": "",
                 **fields,
-            )
+            }
         )
         return True
 
@@ -237,14 +289,14 @@ def _ledger_entries(
             ExecutionStatus.MISSED,
             lateness=lateness,
             reason=reason,
-            finished_at=to_db(now),
+            finished_at=now,
         ):
             batch.missed.append((job.id, run_time, lateness))
     last_run = plan.run[-1] if plan.run else None
     for run_time in plan.skipped:
         reason = "Coalesced: a later fire of the same job ran instead"
         reason += f" (scheduled {last_run.isoformat()})." if last_run else "."
-        if entry(run_time, ExecutionStatus.SKIPPED, reason=reason, finished_at=to_db(now)):
+        if entry(run_time, ExecutionStatus.SKIPPED, reason=reason, finished_at=now):
             batch.skipped.append((job.id, run_time, reason))
 
     dispatch: list[tuple[datetime, bool]] = []
@@ -256,7 +308,7 @@ def _ledger_entries(
                 f"Skipped: the job already had {job.max_instances} instance(s) running "
                 "(max_instances), counted across all scheduler processes."
             )
-            if entry(run_time, ExecutionStatus.SKIPPED, reason=reason, finished_at=to_db(now)):
+            if entry(run_time, ExecutionStatus.SKIPPED, reason=reason, finished_at=now):
                 batch.skipped.append((job.id, run_time, reason))
             continue
         if entry(run_time, ExecutionStatus.RUNNING):
@@ -266,44 +318,92 @@ def _ledger_entries(
     return dispatch
 
 
-def _insert(ledger: Any, entries: list[DjangoJobExecution]) -> None:
+_INSERT_COLUMNS = (
+    "job_id",
+    "job_name",
+    "run_time",
+    "status",
+    "node",
+    "claimed_at",
+    "finished_at",
+    "lateness",
+    "reason",
+    "exception",
+    "traceback",
+)
+
+
+def _insert(using: str, entries: list[dict[str, Any]]) -> dict[tuple[str, datetime], int]:
     """
-    Insert the rows. On a conflict (a fire recorded meanwhile by someone else),
-    insert one by one and drop the conflicting entries from ``entries``.
+    Insert ledger rows; return their ids by (job id, run time).
+
+    One multi-row ``INSERT ... RETURNING id`` per few hundred rows (Django's
+    bulk_create builds a model instance per row, which costs more than the
+    insert). If a fire was recorded meanwhile by someone else, the rows are
+    inserted one by one and the conflicting fires are left out.
     """
     if not entries:
-        return
+        return {}
     try:
-        with transaction.atomic(using=ledger.db):
-            ledger.bulk_create(entries)
+        with transaction.atomic(using=using):
+            ids = []
+            for start in range(0, len(entries), 500):
+                ids += _insert_rows(using, entries[start : start + 500])
+        return {(e["job_id"], e["run_time"]): pk for e, pk in zip(entries, ids, strict=True)}
     except IntegrityError:
-        kept = []
-        for entry in entries:
-            entry.pk = None
-            try:
-                with transaction.atomic(using=ledger.db):
-                    entry.save(using=ledger.db, force_insert=True)
-            except IntegrityError:
-                logger.warning(
-                    "Job %r: the fire at %s was recorded by someone else meanwhile; skipped.",
-                    entry.job_id,
-                    entry.run_time,
-                )
-                continue
-            kept.append(entry)
-        entries[:] = kept
-    unnumbered = [e for e in entries if e.pk is None]
-    if unnumbered:
-        # Servers that cannot return the ids of a bulk insert (MySQL): read them back.
-        ids = {
-            (job_id, from_db(run_time)): pk
-            for pk, job_id, run_time in ledger.filter(
-                job_id__in={e.job_id for e in unnumbered},
-                run_time__in={e.run_time for e in unnumbered},
-            ).values_list("pk", "job_id", "run_time")
-        }
-        for entry in unnumbered:
-            entry.pk = ids.get((entry.job_id, from_db(entry.run_time)))
+        pass
+    found = {}
+    for entry in entries:
+        try:
+            with transaction.atomic(using=using):
+                (pk,) = _insert_rows(using, [entry])
+        except IntegrityError:
+            logger.warning(
+                "Job %r: the fire at %s was recorded by someone else meanwhile; skipped.",
+                entry["job_id"],
+                entry["run_time"].isoformat(),
+            )
+            continue
+        found[(entry["job_id"], entry["run_time"])] = pk
+    return found
+
+
+def _insert_rows(using: str, entries: list[dict[str, Any]]) -> list[int]:
+    connection = connections[using]
+    meta = DjangoJobExecution._meta
+    fields = [meta.get_field(name) for name in _INSERT_COLUMNS]
+    quote = connection.ops.quote_name
+    if connection.vendor == "postgresql":
+        return _insert_rows_unnest(connection, fields, entries)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    # Only names from the model's own metadata are formatted in; values are parameters.
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} "  # noqa: S608
+        f"({', '.join(quote(field.column) for field in fields)}) "
+        f"VALUES {', '.join([row] * len(entries))}"
+    )
+    params = [
+        field.get_db_prep_save(_db_time(entry[field.attname]), connection)
+        for entry in entries
+        for field in fields
+    ]
+    returning = connection.features.can_return_rows_from_bulk_insert
+    if returning:
+        sql += f" RETURNING {quote(meta.pk.column)}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if returning:
+            return [pk for (pk,) in cursor.fetchall()]
+    # Servers that cannot return the ids of an insert (MySQL): read them back.
+    ledger = DjangoJobExecution.objects.using(using)
+    keys = {(e["job_id"], e["run_time"]) for e in entries}
+    found = {
+        (job_id, from_db(run_time)): pk
+        for pk, job_id, run_time in ledger.filter(
+            job_id__in={key[0] for key in keys}, run_time__in={to_db(key[1]) for key in keys}
+        ).values_list("pk", "job_id", "run_time")
+    }
+    return [found[(e["job_id"], e["run_time"])] for e in entries]
 
 
 def _advance(
@@ -357,7 +457,7 @@ class Outcome:
 
 def record_outcomes(using: str, outcomes: list[Outcome]) -> int:
     """
-    Write a batch of outcomes to their ledger rows in one statement.
+    Write a batch of outcomes to their ledger rows, in one round of statements.
 
     Only rows still running (or marked interrupted by a process that presumed
     this one dead) are updated: what really happened wins over a presumption,
@@ -365,36 +465,93 @@ def record_outcomes(using: str, outcomes: list[Outcome]) -> int:
     """
     if not outcomes:
         return 0
-    rows = []
-    for outcome in outcomes:
-        row = DjangoJobExecution(
-            id=outcome.execution_id,
-            status=outcome.status,
-            finished_at=to_db(outcome.finished_at),
-            exception=outcome.exception,
-            traceback=outcome.traceback,
-            reason=outcome.reason,
-        )
-        if outcome.started_at is not None:
-            row.started_at = to_db(outcome.started_at)
-            row.duration = outcome.finished_at - outcome.started_at
-            row.lateness = outcome.started_at - outcome.run_time
-        rows.append(row)
-    fields = ["status", "finished_at", "exception", "traceback", "reason"]
-    timed = [r for r in rows if r.started_at is not None]
-    untimed = [r for r in rows if r.started_at is None]
-    ledger = DjangoJobExecution.objects.using(using).filter(
-        status__in=[ExecutionStatus.RUNNING, ExecutionStatus.INTERRUPTED]
-    )
-    updated = 0
+    timed = [o for o in outcomes if o.started_at is not None]
+    untimed = [o for o in outcomes if o.started_at is None]
+    base = ["status", "finished_at", "exception", "traceback", "reason"]
     with transaction.atomic(using=using):
-        if timed:
-            updated += ledger.bulk_update(
-                timed, [*fields, "started_at", "duration", "lateness"], batch_size=500
-            )
-        if untimed:
-            updated += ledger.bulk_update(untimed, fields, batch_size=500)
+        updated = _update_rows(
+            using,
+            [*base, "started_at", "duration", "lateness"],
+            [
+                (
+                    *_base_values(o),
+                    o.started_at,
+                    o.finished_at - o.started_at,  # type: ignore[operator]
+                    o.started_at - o.run_time,  # type: ignore[operator]
+                    o.execution_id,
+                )
+                for o in timed
+            ],
+        )
+        updated += _update_rows(using, base, [(*_base_values(o), o.execution_id) for o in untimed])
     return updated
+
+
+def _base_values(outcome: Outcome) -> tuple[Any, ...]:
+    return (
+        outcome.status,
+        outcome.finished_at,
+        outcome.exception,
+        outcome.traceback,
+        outcome.reason,
+    )
+
+
+def _update_rows(using: str, columns: list[str], rows: list[tuple[Any, ...]]) -> int:
+    """
+    ``UPDATE ledger SET columns = ... WHERE id = ... AND status IN (running, interrupted)``
+    for each row, as one executemany: Django's bulk_update builds a CASE per
+    column and row, which costs more than the rest of a fire's life together.
+    """
+    if not rows:
+        return 0
+    connection = connections[using]
+    meta = DjangoJobExecution._meta
+    fields = [meta.get_field(name) for name in columns]
+    quote = connection.ops.quote_name
+    if connection.vendor == "postgresql":
+        table, pk = quote(meta.db_table), quote(meta.pk.column)
+        names = [quote(field.column) for field in fields]
+        # Only names and types from the model's own metadata are formatted in.
+        sql = (
+            f"UPDATE {table} SET "  # noqa: S608
+            + ", ".join(f"{name} = v.{name}" for name in names)
+            + f" FROM {_unnest(connection, [*fields, meta.pk])} AS v({', '.join(names)}, {pk})"
+            + f" WHERE {table}.{pk} = v.{pk} AND {table}.{quote('status')} IN (%s, %s)"
+        )
+        params = [
+            *_columns(connection, [*fields, meta.pk], [list(row) for row in rows]),
+            ExecutionStatus.RUNNING.value,
+            ExecutionStatus.INTERRUPTED.value,
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return max(cursor.rowcount, 0)
+    # Only names from the model's own metadata are formatted in; values are parameters.
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET "  # noqa: S608
+        + ", ".join(f"{quote(field.column)} = %s" for field in fields)
+        + f" WHERE {quote(meta.pk.column)} = %s AND {quote('status')} IN (%s, %s)"
+    )
+    params = [
+        [
+            *(
+                field.get_db_prep_save(_db_time(value), connection)
+                for field, value in zip(fields, row[:-1], strict=True)
+            ),
+            row[-1],
+            ExecutionStatus.RUNNING.value,
+            ExecutionStatus.INTERRUPTED.value,
+        ]
+        for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+        return max(cursor.rowcount, 0)
+
+
+def _db_time(value: Any) -> Any:
+    return to_db(value) if isinstance(value, datetime) else value
 
 
 def next_due_time(*, using: str, declared: Iterable[str]) -> datetime | None:

@@ -75,6 +75,7 @@ from . import claims, nodes
 from .claims import ClaimBatch, Fire, Outcome
 from .conf import conf
 from .context import FireContext, _current
+from .executors import ThreadPoolExecutor
 from .firing import FirePlan, plan_fires
 from .jobstores import DjangoJobStore
 from .models import ExecutionStatus, format_exception
@@ -237,6 +238,9 @@ class MetronomeSchedulerMixin:
 
     def _create_default_jobstore(self) -> DjangoJobStore:
         return DjangoJobStore()
+
+    def _create_default_executor(self) -> Any:
+        return ThreadPoolExecutor()
 
     def _create_trigger(self, trigger: Any, trigger_args: dict[str, Any]) -> BaseTrigger:
         if isinstance(trigger, str) and (trigger.startswith("@") or " " in trigger.strip()):
@@ -794,6 +798,10 @@ class AsyncIOScheduler(MetronomeSchedulerMixin, _AsyncIOScheduler):
     """
 
     _busy = False
+
+    def _create_default_executor(self) -> Any:
+        # Coroutine jobs run on the event loop: APScheduler's AsyncIOExecutor.
+        return _AsyncIOScheduler._create_default_executor(self)
 
     def __init__(self, gconfig: dict[str, Any] | None = None, **options: Any) -> None:
         self._db_thread = concurrent.futures.ThreadPoolExecutor(
