@@ -451,3 +451,18 @@ def test_asyncio_scheduler_runs_coroutines_on_the_loop(make_scheduler):
     asyncio.run(main())
     assert SEEN[:2] == ["co", "co"]
     assert [r.status for r in rows("co")][:2] == ["succeeded", "succeeded"]
+
+
+def test_triggers_without_a_zone_get_the_projects_not_the_machines(make_scheduler, settings):
+    from apscheduler.triggers.cron import CronTrigger
+
+    settings.TIME_ZONE = "Asia/Seoul"
+    scheduler = BackgroundScheduler()  # no timezone: the project's
+    cron = scheduler.add_job(jobs.noop, CronTrigger(hour=8), id="cron")
+    crontab = scheduler.add_job(jobs.noop, CrontabTrigger("0 8 * * *"), id="crontab")
+    explicit = scheduler.add_job(
+        jobs.noop, CrontabTrigger("0 8 * * *", "Europe/Berlin"), id="explicit"
+    )
+    assert str(cron.trigger.timezone) == "Asia/Seoul"
+    assert str(crontab.trigger) == "crontab[0 8 * * *, Asia/Seoul]"
+    assert str(explicit.trigger) == "crontab[0 8 * * *, Europe/Berlin]"

@@ -122,6 +122,38 @@ class DjangoJob(models.Model):
         return self.next_run_time is None
 
     @property
+    def time_zone(self) -> str:
+        """The job's IANA time zone, as stored in its state."""
+        state = self.state if isinstance(self.state, dict) else {}
+        return state.get("timezone") or "UTC"
+
+    def trigger(self) -> Any:
+        """The job's APScheduler trigger, rebuilt from its JSON state."""
+        from .serialization import decode_trigger
+
+        return decode_trigger(self.state["trigger"])
+
+    def next_fire_times(self, count: int = 10, now: datetime | None = None) -> list[datetime]:
+        """
+        The next ``count`` fire times by the job's trigger, DST-aware, in its zone.
+
+        They are what the schedule says from ``now`` on (default: now), whether or
+        not the job is paused.
+        """
+        from .preview import next_fire_times
+
+        return next_fire_times(self.trigger(), count, now)
+
+    def describe_schedule(self) -> str:
+        """The schedule in words, e.g. ``At 08:00 every day (Asia/Seoul)``."""
+        from .preview import describe_trigger
+
+        try:
+            return describe_trigger(self.trigger())
+        except Exception:
+            return "(a schedule this release cannot read)"
+
+    @property
     def is_quarantined(self) -> bool:
         return self.quarantined_at is not None
 

@@ -13,10 +13,14 @@ import copy
 from datetime import UTC, datetime
 
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
-from .triggers import TriggerLoopError, next_fire_time
+from .crontab import describe
+from .triggers import CrontabTrigger, TriggerLoopError, cron_trigger_as_crontab, next_fire_time
 
-__all__ = ["MAX_PREVIEW", "next_fire_times"]
+__all__ = ["MAX_PREVIEW", "describe_trigger", "next_fire_times"]
 
 #: The most fire times one preview computes.
 MAX_PREVIEW = 1000
@@ -78,3 +82,32 @@ def _clear_jitter(trigger: BaseTrigger) -> None:
         trigger.jitter = None  # type: ignore[attr-defined]
     for child in getattr(trigger, "triggers", ()):
         _clear_jitter(child)
+
+
+def describe_trigger(trigger: BaseTrigger) -> str:
+    """
+    Say in English when a trigger fires: ``At 08:00 every day (Asia/Seoul)``.
+
+    Crontab triggers and cron triggers a crontab can express get a sentence;
+    intervals and single dates a short phrase; anything else its own text.
+    """
+    if isinstance(trigger, CrontabTrigger):
+        return trigger.describe()
+    if isinstance(trigger, CronTrigger):
+        expression = cron_trigger_as_crontab(trigger)
+        if expression is not None:
+            return describe(expression, trigger.timezone)
+    if isinstance(trigger, IntervalTrigger):
+        return f"Every {_duration(trigger.interval.total_seconds())} ({trigger.timezone})"
+    if isinstance(trigger, DateTrigger):
+        return f"Once, at {trigger.run_date.isoformat(sep=' ')}"
+    return str(trigger)
+
+
+def _duration(seconds: float) -> str:
+    units = [("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)]
+    for name, size in units:
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return name if count == 1 else f"{count} {name}s"
+    return f"{seconds:g} seconds"

@@ -75,6 +75,7 @@ from . import claims, nodes
 from .claims import ClaimBatch, Fire, Outcome
 from .conf import conf
 from .context import FireContext, _current
+from .crontab import as_zoneinfo
 from .executors import ThreadPoolExecutor
 from .firing import FirePlan, plan_fires
 from .jobstores import DjangoJobStore
@@ -687,6 +688,10 @@ def _adopt_project_zone(trigger: BaseTrigger, zone: Any) -> None:
     if isinstance(trigger, AndTrigger | OrTrigger):
         for child in trigger.triggers:
             _adopt_project_zone(child, zone)
+        return
+    if isinstance(trigger, CrontabTrigger):
+        if not trigger.zone_given and zone is not None:
+            trigger.timezone = as_zoneinfo(zone)
         return
     if not isinstance(trigger, CronTrigger | IntervalTrigger | CalendarIntervalTrigger):
         return

@@ -52,18 +52,21 @@ class CrontabTrigger(BaseTrigger):
     """
     Fire on a crontab schedule, with Debian cron's DST rules, in an IANA time zone.
 
-    ``timezone`` is a zone name or a ``ZoneInfo``; None means UTC for now
-    (the project-wide default zone is applied by the scheduler, not here).
+    ``timezone`` is a zone name or a ``ZoneInfo``; None means UTC here, and
+    django-metronome's schedulers give such a trigger the project's zone
+    (``METRONOME["TIME_ZONE"]``, then ``TIME_ZONE``) when it is added:
+    ``zone_given`` tells them whether one was given.
 
     Like APScheduler's triggers, the first fire (``previous_fire_time`` None)
     may be ``now`` itself; later fires are strictly after the previous one.
     """
 
-    __slots__ = ("_expression", "timezone")
+    __slots__ = ("_expression", "timezone", "zone_given")
 
     def __init__(self, expression: str, timezone: str | tzinfo | None = None) -> None:
         self._expression = parse(expression)
         self.timezone: ZoneInfo = as_zoneinfo(timezone)
+        self.zone_given = timezone is not None
 
     @property
     def expression(self) -> str:
@@ -97,6 +100,7 @@ class CrontabTrigger(BaseTrigger):
             )
         self._expression = parse(state["expression"])
         self.timezone = as_zoneinfo(state["timezone"])
+        self.zone_given = True
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CrontabTrigger):
