@@ -36,6 +36,12 @@ def test_default_settings_pass_the_checks():
             {"TIME_ZONE": "Nowhere", "DATABSE": "x"},
             ["django_metronome.E002", "django_metronome.E003"],
         ),
+        ({"POLL_INTERVAL": 0}, ["django_metronome.E005"]),
+        ({"BATCH_SIZE": "500"}, ["django_metronome.E005"]),
+        ({"HISTORY_MAX_AGE": None, "HISTORY_MAX_PER_JOB": -1}, ["django_metronome.E005"]),
+        ({"DEAD_AFTER": float("inf")}, ["django_metronome.E005"]),
+        ({"MISFIRE_POLICY": "never"}, ["django_metronome.E006"]),
+        ({"DEAD_AFTER": 5, "HEARTBEAT_INTERVAL": 5}, ["django_metronome.E007"]),
     ],
 )
 def test_bad_settings_have_stable_check_ids(settings, metronome, expected):
@@ -122,3 +128,34 @@ def test_close_old_connections_wraps_coroutines(monkeypatch):
     used, left = asyncio.run(main())
     assert used is not None
     assert left is None
+
+
+@pytest.mark.django_db
+def test_database_checks_pass_on_a_migrated_database():
+    assert checks.check_database(databases=["default"]) == []
+
+
+@pytest.mark.django_db
+def test_unapplied_migrations_are_reported():
+    from django.db.migrations.recorder import MigrationRecorder
+
+    MigrationRecorder(connection).migration_qs.filter(app="django_metronome").delete()
+    (error,) = checks.check_database(databases=["default"])
+    assert error.id == "django_metronome.E008"
+    assert "0001_initial" in error.msg
+    assert error.hint == "Run: python manage.py migrate django_metronome"
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="a warning about SQLite only")
+def test_several_processes_on_sqlite_are_warned_about():
+    from datetime import UTC, datetime
+
+    from django_metronome.models import SchedulerNode
+
+    now = datetime.now(UTC)
+    for pid in (1, 2):
+        SchedulerNode.objects.create(
+            id=f"h:{pid}", hostname="h", pid=pid, started_at=now, last_heartbeat=now
+        )
+    assert [e.id for e in checks.check_database(databases=["default"])] == ["django_metronome.W001"]

@@ -466,3 +466,86 @@ def test_triggers_without_a_zone_get_the_projects_not_the_machines(make_schedule
     assert str(cron.trigger.timezone) == "Asia/Seoul"
     assert str(crontab.trigger) == "crontab[0 8 * * *, Asia/Seoul]"
     assert str(explicit.trigger) == "crontab[0 8 * * *, Europe/Berlin]"
+
+
+def test_run_now_goes_through_the_database_and_keeps_the_schedule(make_scheduler):
+    scheduler = make_scheduler()
+    scheduler.start()
+    scheduler.add_job(remember_fire, "interval", hours=1, id="hourly")
+    row = DjangoJob.objects.get(pk="hourly")
+    scheduled = row.next_run_time
+
+    request = row.run_now(requested_by="admin")  # what the admin action does
+
+    assert request.status == ExecutionStatus.PENDING
+    done = wait_for(
+        lambda: DjangoJobExecution.objects.filter(pk=request.pk, status="succeeded").first()
+    )
+    assert done.manual and "asked for by admin" in done.reason
+    assert done.node == scheduler.identity
+    assert SEEN[0].execution_id == request.pk
+    assert DjangoJob.objects.get(pk="hourly").next_run_time == scheduled
+
+
+def test_run_now_of_a_removed_job_fails_with_the_reason(make_scheduler):
+    scheduler = make_scheduler()
+    scheduler.start()
+    scheduler.add_job(jobs.noop, "interval", hours=1, id="soon-gone")
+    request = DjangoJob.objects.get(pk="soon-gone").run_now()
+    DjangoJob.objects.filter(pk="soon-gone").delete()
+    # Another job's request makes the scheduler look at the pending ones.
+    scheduler.add_job(jobs.noop, "interval", hours=1, id="other")
+    DjangoJob.objects.get(pk="other").run_now()
+
+    failed = wait_for(
+        lambda: DjangoJobExecution.objects.filter(pk=request.pk, status="failed").first()
+    )
+    assert "removed before a scheduler process could run it" in failed.reason
+
+
+def test_run_now_respects_max_instances(make_scheduler):
+    scheduler = make_scheduler()
+    scheduler.start()
+    scheduler.add_job(blocked, "interval", hours=1, id="busy")
+    job = DjangoJob.objects.get(pk="busy")
+    job.run_now()
+    wait_for(lambda: rows("busy", status=ExecutionStatus.RUNNING))
+
+    second = job.run_now()
+
+    skipped = wait_for(
+        lambda: DjangoJobExecution.objects.filter(pk=second.pk, status="skipped").first()
+    )
+    assert "max_instances" in skipped.reason
+
+
+def test_pause_until_resumes_by_itself(make_scheduler):
+    scheduler = make_scheduler()
+    scheduler.start()
+    scheduler.add_job(jobs.noop, "interval", seconds=0.2, id="tick")
+    job = DjangoJob.objects.get(pk="tick")
+    job.pause(until=datetime.now(UTC) + timedelta(seconds=0.5))
+    scheduler.wait_for_outcomes(5)
+    paused_at = datetime.now(UTC)
+
+    resumed = wait_for(lambda: DjangoJob.objects.get(pk="tick").next_run_time)
+    assert DjangoJob.objects.get(pk="tick").paused_until is None
+    finished("tick", 1)
+    assert resumed > paused_at
+
+
+def test_jobs_no_process_declares_are_flagged_orphaned(make_scheduler):
+    first = make_scheduler()
+    first.add_job(jobs.noop, "interval", hours=1, id="old-job")
+    first.start()
+    first.shutdown()
+
+    second = make_scheduler()
+    second.add_job(jobs.noop, "interval", hours=1, id="new-job")
+    second.start()
+
+    orphan = wait_for(lambda: DjangoJob.objects.filter(pk="old-job", orphaned_at__isnull=False))
+    assert orphan
+    assert DjangoJob.objects.get(pk="new-job").orphaned_at is None
+    node = SchedulerNode.objects.get(pk=second.identity)
+    assert node.declared == ["new-job"]

@@ -1,23 +1,55 @@
 """
 System checks. Ids are stable: once published, an id keeps its meaning.
 
+Settings (run by every ``manage.py check``):
+
 * ``django_metronome.E001``: ``METRONOME`` is not a dict.
 * ``django_metronome.E002``: ``METRONOME`` has a key this release does not know.
 * ``django_metronome.E003``: the default time zone is not a known IANA zone.
 * ``django_metronome.E004``: ``METRONOME["DATABASE"]`` is not a configured database.
+* ``django_metronome.E005``: a number setting is not a positive number.
+* ``django_metronome.E006``: ``METRONOME["MISFIRE_POLICY"]`` is not a known policy.
+* ``django_metronome.E007``: ``DEAD_AFTER`` is not longer than two heartbeats.
+
+Database (run by ``manage.py check --database default``, and by the scheduler
+commands):
+
+* ``django_metronome.E008``: the job tables' migrations are not all applied.
+* ``django_metronome.E009``: the database cannot skip locked rows (MariaDB
+  older than 10.6, MySQL older than 8.0), which coordination needs.
+* ``django_metronome.W001``: SQLite is shared by more than one live scheduler
+  process: it works (claims take the database's write lock in turn), but
+  SQLite has no row locks and every claim waits for every other.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.db import DatabaseError, connections, router
 
 from .conf import DEFAULTS, conf
+from .firing import MISFIRE_POLICIES
+
+#: Settings that must be positive numbers, and whether None is allowed.
+POSITIVE_NUMBERS = {
+    "POLL_INTERVAL": False,
+    "BATCH_SIZE": False,
+    "HEARTBEAT_INTERVAL": False,
+    "DEAD_AFTER": False,
+    "SHUTDOWN_TIMEOUT": False,
+    "MAX_CATCH_UP": False,
+    "PRUNE_INTERVAL": False,
+    "HISTORY_MAX_AGE": True,
+    "HISTORY_MAX_PER_JOB": True,
+}
 
 
 @register(Tags.compatibility)
@@ -59,4 +91,125 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                 id="django_metronome.E004",
             )
         )
+    errors += _number_errors(raw)
+    policy = raw.get("MISFIRE_POLICY", DEFAULTS["MISFIRE_POLICY"])
+    if policy not in MISFIRE_POLICIES:
+        errors.append(
+            Error(
+                f"METRONOME['MISFIRE_POLICY'] is {policy!r}.",
+                hint=f"Use one of {', '.join(map(repr, MISFIRE_POLICIES))}.",
+                id="django_metronome.E006",
+            )
+        )
+    if not any(e.id == "django_metronome.E005" for e in errors):
+        if conf.DEAD_AFTER <= 2 * conf.HEARTBEAT_INTERVAL:
+            errors.append(
+                Error(
+                    f"METRONOME['DEAD_AFTER'] ({conf.DEAD_AFTER:g} s) must be longer than two "
+                    f"heartbeats ({2 * conf.HEARTBEAT_INTERVAL:g} s), or live processes are "
+                    "presumed dead between two beats.",
+                    hint="Raise DEAD_AFTER or lower HEARTBEAT_INTERVAL.",
+                    id="django_metronome.E007",
+                )
+            )
     return errors
+
+
+def _number_errors(raw: dict[str, Any]) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for key, nullable in POSITIVE_NUMBERS.items():
+        if key not in raw or (raw[key] is None and nullable):
+            continue
+        value = raw[key]
+        if isinstance(value, timedelta):
+            value = value.total_seconds()
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            errors.append(
+                Error(
+                    f"METRONOME[{key!r}] must be a positive number, not {raw[key]!r}.",
+                    hint="Seconds for durations, a count for sizes"
+                    + (" (or None for no limit)." if nullable else "."),
+                    id="django_metronome.E005",
+                )
+            )
+    return errors
+
+
+@register(Tags.database)
+def check_database(
+    app_configs: Sequence[Any] | None = None, databases: Sequence[str] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    from .models import DjangoJob
+
+    alias = conf.DATABASE or router.db_for_write(DjangoJob)
+    if databases is None or alias not in databases:
+        return []
+    connection = connections[alias]
+    errors: list[CheckMessage] = []
+    try:
+        errors += _migration_errors(alias)
+    except DatabaseError as exc:
+        return [
+            Error(
+                f"Cannot read the state of database {alias!r}: {exc}",
+                id="django_metronome.E008",
+            )
+        ]
+    if connection.vendor == "mysql" and not connection.features.has_select_for_update_skip_locked:
+        errors.append(
+            Error(
+                f"Database {alias!r} ({connection.display_name} "
+                f"{'.'.join(map(str, connection.mysql_version))}) cannot skip locked rows "
+                "(SELECT ... FOR UPDATE SKIP LOCKED), which scheduler processes need to share "
+                "the jobs safely.",
+                hint="Upgrade to MariaDB 10.6 or later, or MySQL 8.0 or later.",
+                id="django_metronome.E009",
+            )
+        )
+    if connection.vendor == "sqlite" and not errors:
+        errors += _sqlite_warnings(alias)
+    return errors
+
+
+def _migration_errors(alias: str) -> list[CheckMessage]:
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connections[alias])
+    targets = [key for key in executor.loader.graph.leaf_nodes() if key[0] == "django_metronome"]
+    plan = executor.migration_plan(targets)
+    if not plan:
+        return []
+    names = ", ".join(migration.name for migration, _ in plan)
+    return [
+        Error(
+            f"django_metronome's migrations {names} are not applied to database {alias!r}.",
+            hint="Run: python manage.py migrate django_metronome",
+            id="django_metronome.E008",
+        )
+    ]
+
+
+def _sqlite_warnings(alias: str) -> list[CheckMessage]:
+    from .models import SchedulerNode
+    from .util import utcnow
+
+    live = (
+        SchedulerNode.objects.using(alias)
+        .alive(utcnow(), timedelta(seconds=conf.DEAD_AFTER))
+        .count()
+    )
+    if live <= 1:
+        return []
+    return [
+        Warning(
+            f"{live} scheduler processes share the SQLite database {alias!r}.",
+            hint="It is safe, but SQLite has no row locks, so their claims take turns at "
+            "the whole database; use PostgreSQL or MariaDB for several processes.",
+            id="django_metronome.W001",
+        )
+    ]

@@ -192,6 +192,77 @@ def _insert_rows_unnest(
         return [pk for (pk,) in cursor.fetchall()]
 
 
+def claim_manual_fires(
+    *, using: str, node: str, now: datetime, limit: int, declared: Iterable[str], load: Loader
+) -> ClaimBatch:
+    """
+    Take the "run now" requests (pending ledger rows) of jobs this process can run.
+
+    In one transaction, as for scheduled fires: the pending rows are locked
+    (skipping those another process is taking), each becomes running here, or
+    skipped when the job already has ``max_instances`` running, or failed when
+    the job was removed meanwhile. The jobs' schedules are not touched.
+    """
+    batch = ClaimBatch()
+    with write_transaction(using):
+        ledger = DjangoJobExecution.objects.using(using)
+        jobs_table = DjangoJob.objects.using(using)
+        runnable = jobs_table.loadable().runnable_by(declared).values("id")
+        requests = list(
+            ledger.pending()
+            .filter(job_id__in=runnable)
+            .select_for_update(skip_locked=True)
+            .order_by("run_time", "id")
+            .values_list("id", "job_id", "run_time")[:limit]
+        )
+        orphans = ledger.pending().exclude(job_id__in=jobs_table.values("id"))
+        orphans.update(
+            status=ExecutionStatus.FAILED,
+            finished_at=to_db(now),
+            reason="The job was removed before a scheduler process could run it.",
+        )
+        if not requests:
+            return batch
+        batch.full = len(requests) >= limit
+        jobs = {
+            job.id: job
+            for job in load(
+                jobs_table.filter(pk__in={job_id for _, job_id, _ in requests}).values_list(
+                    *LOAD_COLUMNS
+                )
+            )
+        }
+        running, _ = _ledger_state(ledger, {job_id: FirePlan((), (), (), None) for job_id in jobs})
+        taken, skipped = [], []
+        for pk, job_id, run_time in requests:
+            job = jobs.get(job_id)
+            if job is None:
+                continue  # quarantined by load(): the request waits for the job to be fixed
+            if running[job_id] >= job.max_instances:
+                skipped.append(pk)
+                batch.skipped.append((job_id, from_db(run_time), "max_instances"))
+                continue
+            running[job_id] += 1
+            taken.append(pk)
+            batch.claimed.append(ClaimedJob(job, [Fire(pk, from_db(run_time))]))
+        ledger.filter(pk__in=taken).update(
+            status=ExecutionStatus.RUNNING, node=node, claimed_at=to_db(now)
+        )
+        ledger.filter(pk__in=skipped).update(
+            status=ExecutionStatus.SKIPPED,
+            node=node,
+            claimed_at=to_db(now),
+            finished_at=to_db(now),
+            reason="Run now skipped: the job already had its max_instances running.",
+        )
+    return batch
+
+
+def has_manual_fires(using: str) -> bool:
+    """Whether any "run now" request waits (a cheap check before claiming)."""
+    return DjangoJobExecution.objects.using(using).pending().exists()
+
+
 def _plan_all(
     jobs_table: Any, jobs: list[Job], plan: Planner, now: datetime
 ) -> tuple[list[Job], dict[str, FirePlan]]:
@@ -271,6 +342,7 @@ def _ledger_entries(
                 "reason": "",
                 "exception": "",
                 "traceback": "",
+                "manual": False,
                 **fields,
             }
         )
@@ -330,6 +402,7 @@ _INSERT_COLUMNS = (
     "reason",
     "exception",
     "traceback",
+    "manual",
 )
 
 
@@ -358,6 +431,13 @@ def _insert(using: str, entries: list[dict[str, Any]]) -> dict[tuple[str, dateti
             with transaction.atomic(using=using):
                 (pk,) = _insert_rows(using, [entry])
         except IntegrityError:
+            exists = (
+                DjangoJobExecution.objects.using(using)
+                .for_fire(entry["job_id"], to_db(entry["run_time"]))
+                .exists()
+            )
+            if not exists:
+                raise  # not a conflict with another fire's row: a real error
             logger.warning(
                 "Job %r: the fire at %s was recorded by someone else meanwhile; skipped.",
                 entry["job_id"],
@@ -461,39 +541,34 @@ def record_outcomes(using: str, outcomes: list[Outcome]) -> int:
 
     Only rows still running (or marked interrupted by a process that presumed
     this one dead) are updated: what really happened wins over a presumption,
-    and nothing else is ever overwritten.
+    and nothing else is ever overwritten. An outcome without a reason keeps
+    the row's (a "run now" request says who asked).
     """
-    if not outcomes:
-        return 0
-    timed = [o for o in outcomes if o.started_at is not None]
-    untimed = [o for o in outcomes if o.started_at is None]
-    base = ["status", "finished_at", "exception", "traceback", "reason"]
+    groups: dict[tuple[bool, bool], list[Outcome]] = {}
+    for outcome in outcomes:
+        key = (outcome.started_at is not None, bool(outcome.reason))
+        groups.setdefault(key, []).append(outcome)
+    updated = 0
     with transaction.atomic(using=using):
-        updated = _update_rows(
-            using,
-            [*base, "started_at", "duration", "lateness"],
-            [
-                (
-                    *_base_values(o),
-                    o.started_at,
-                    o.finished_at - o.started_at,  # type: ignore[operator]
-                    o.started_at - o.run_time,  # type: ignore[operator]
-                    o.execution_id,
-                )
-                for o in timed
-            ],
-        )
-        updated += _update_rows(using, base, [(*_base_values(o), o.execution_id) for o in untimed])
+        for (timed, with_reason), group in groups.items():
+            columns = ["status", "finished_at", "exception", "traceback"]
+            columns += ["reason"] * with_reason
+            columns += ["started_at", "duration", "lateness"] * timed
+            updated += _update_rows(using, columns, [_values(o, columns) for o in group])
     return updated
 
 
-def _base_values(outcome: Outcome) -> tuple[Any, ...]:
+def _values(outcome: Outcome, columns: list[str]) -> tuple[Any, ...]:
+    """The outcome's values for ``columns``, then its ledger row's id."""
+    derived = {}
+    if outcome.started_at is not None:
+        derived = {
+            "duration": outcome.finished_at - outcome.started_at,
+            "lateness": outcome.started_at - outcome.run_time,
+        }
     return (
-        outcome.status,
-        outcome.finished_at,
-        outcome.exception,
-        outcome.traceback,
-        outcome.reason,
+        *(derived[c] if c in derived else getattr(outcome, c) for c in columns),
+        outcome.execution_id,
     )
 
 

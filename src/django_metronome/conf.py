@@ -35,6 +35,12 @@ DEFAULTS: dict[str, Any] = {
     "MISFIRE_POLICY": "once",
     # With the "all" policy, at most this many missed fires of a job are run.
     "MAX_CATCH_UP": 100,
+    # Run history kept: at most this many seconds old (None: no age limit) ...
+    "HISTORY_MAX_AGE": None,
+    # ... and at most this many runs per job (None: no count limit).
+    "HISTORY_MAX_PER_JOB": None,
+    # Seconds between two rounds of pruning the history, by whichever process.
+    "PRUNE_INTERVAL": 60.0,
 }
 
 
@@ -86,6 +92,20 @@ class Settings:
     @property
     def MAX_CATCH_UP(self) -> int:
         return int(self._get("MAX_CATCH_UP"))
+
+    @property
+    def HISTORY_MAX_AGE(self) -> float | None:
+        value = self._get("HISTORY_MAX_AGE")
+        return None if value is None else float(value)
+
+    @property
+    def HISTORY_MAX_PER_JOB(self) -> int | None:
+        value = self._get("HISTORY_MAX_PER_JOB")
+        return None if value is None else int(value)
+
+    @property
+    def PRUNE_INTERVAL(self) -> float:
+        return float(self._get("PRUNE_INTERVAL"))
 
     @property
     def DATETIME_FORMAT(self) -> str:

@@ -47,6 +47,20 @@ class JobQuerySet(models.QuerySet["DjangoJob"]):
         """Earliest next run first, paused jobs last, ties broken by id."""
         return self.order_by(F("next_run_time").asc(nulls_last=True), "id")
 
+    def pause(self, until: datetime | None = None) -> int:
+        """
+        Pause these jobs (no fire until resumed); with ``until``, they resume then.
+
+        Running schedulers see it at their next look at the database.
+        """
+        return self.update(next_run_time=None, paused_until=to_db(until), updated_at=utcnow())
+
+    def resume_due(self, now: datetime | None = None) -> list[str]:
+        """Resume the jobs whose ``paused_until`` has come; return their ids."""
+        now = now or utcnow()
+        due = self.filter(paused_until__lte=to_db(now), next_run_time__isnull=True)
+        return [job.id for job in due if job.resume(now) is not None]
+
     def quarantine(self, job_id: str, reason: str) -> bool:
         """
         Mark a job that cannot be loaded, keeping the row.
@@ -101,6 +115,20 @@ class DjangoJob(models.Model):
     claim_expires_at = models.DateTimeField(_("claim expires at"), null=True, blank=True)
     quarantined_at = models.DateTimeField(_("quarantined at"), null=True, blank=True)
     quarantine_reason = models.TextField(_("quarantine reason"), blank=True, default="")
+    paused_until = models.DateTimeField(
+        _("paused until"),
+        null=True,
+        blank=True,
+        help_text=_("A paused job resumes by itself at this time."),
+    )
+    orphaned_at = models.DateTimeField(
+        _("orphaned at"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Declared in code once, but no running scheduler declares it any more: not run."
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -109,6 +137,11 @@ class DjangoJob(models.Model):
     class Meta:
         verbose_name = _("job")
         verbose_name_plural = _("jobs")
+        permissions = [
+            ("run_djangojob", _("Can run a job now")),
+            ("pause_djangojob", _("Can pause a job")),
+            ("resume_djangojob", _("Can resume a job")),
+        ]
         indexes = [
             # The due-query: WHERE next_run_time <= now ORDER BY next_run_time, id.
             models.Index(fields=["next_run_time", "id"], name="metronome_job_due_idx"),
@@ -120,6 +153,41 @@ class DjangoJob(models.Model):
     @property
     def is_paused(self) -> bool:
         return self.next_run_time is None
+
+    def pause(self, until: datetime | None = None) -> None:
+        """Pause this job, until ``until`` if given (it then resumes by itself)."""
+        DjangoJob.objects.using(self._state.db).filter(pk=self.pk).pause(until)
+        self.next_run_time, self.paused_until = None, until
+
+    def resume(self, now: datetime | None = None) -> datetime | None:
+        """
+        Resume this job at the first fire of its trigger from ``now`` on.
+
+        Return that time, or None when the schedule has ended (the job stays
+        paused, so nothing is lost; remove it when it is no longer wanted).
+        """
+        from .triggers import next_fire_time
+
+        now = now or utcnow()
+        upcoming = next_fire_time(self.trigger(), None, now)
+        if upcoming is None:
+            return None
+        DjangoJob.objects.using(self._state.db).filter(pk=self.pk).update(
+            next_run_time=to_db(upcoming), paused_until=None, updated_at=utcnow()
+        )
+        self.next_run_time, self.paused_until = upcoming, None
+        return upcoming
+
+    def run_now(self, requested_by: str = "") -> DjangoJobExecution:
+        """
+        Ask the running schedulers to run this job once, now, outside its schedule.
+
+        Return the fire's ledger row, pending until a scheduler process takes it
+        (within its poll interval). The job's next run time does not move.
+        """
+        return DjangoJobExecution.objects.using(self._state.db or "default").request_run(
+            self, requested_by=requested_by
+        )
 
     @property
     def time_zone(self) -> str:
@@ -161,6 +229,8 @@ class DjangoJob(models.Model):
 class ExecutionStatus(models.TextChoices):
     """How a fire of a job ended (or that it is still running)."""
 
+    #: Asked for by hand ("run now"), waiting for a scheduler process to take it.
+    PENDING = "pending", _("pending")
     RUNNING = "running", _("running")
     SUCCEEDED = "succeeded", _("succeeded")
     FAILED = "failed", _("failed")
@@ -192,6 +262,22 @@ class ExecutionQuerySet(models.QuerySet["DjangoJobExecution"]):
 
     def running(self) -> ExecutionQuerySet:
         return self.filter(status=ExecutionStatus.RUNNING)
+
+    def pending(self) -> ExecutionQuerySet:
+        return self.filter(status=ExecutionStatus.PENDING)
+
+    def request_run(self, job: DjangoJob, *, requested_by: str = "") -> DjangoJobExecution:
+        """A pending, manual fire of ``job`` at the current time (see ``DjangoJob.run_now``)."""
+        now = utcnow()
+        reason = "Run now" + (f", asked for by {requested_by}." if requested_by else ".")
+        return self.create(
+            job_id=job.pk,
+            job_name=job.name,
+            run_time=to_db(now),
+            status=ExecutionStatus.PENDING,
+            manual=True,
+            reason=reason,
+        )
 
     def record_start(
         self,
@@ -334,6 +420,11 @@ class DjangoJobExecution(models.Model):
     reason = models.TextField(
         _("reason"), blank=True, default="", help_text=_("Why a fire was skipped or missed.")
     )
+    manual = models.BooleanField(
+        _("run by hand"),
+        default=False,
+        help_text=_("Asked for with 'run now', outside the job's schedule."),
+    )
     exception = models.TextField(_("exception"), blank=True, default="")
     traceback = models.TextField(_("traceback"), blank=True, default="")
 
@@ -372,6 +463,12 @@ class SchedulerNode(models.Model):
     started_at = models.DateTimeField(_("started at"))
     last_heartbeat = models.DateTimeField(_("last heartbeat"), db_index=True)
     stopped_at = models.DateTimeField(_("stopped at"), null=True, blank=True)
+    declared = models.JSONField(
+        _("declared jobs"),
+        default=list,
+        blank=True,
+        help_text=_("Ids of the jobs this process declared in code."),
+    )
 
     objects = SchedulerNodeQuerySet.as_manager()
 

@@ -19,7 +19,7 @@ import socket
 from datetime import datetime, timedelta
 
 from .claims import write_transaction
-from .models import DjangoJobExecution, ExecutionStatus, SchedulerNode
+from .models import DjangoJob, DjangoJobExecution, ExecutionStatus, JobSource, SchedulerNode
 from .util import to_db
 
 logger = logging.getLogger("django_metronome.nodes")
@@ -30,7 +30,7 @@ def new_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-def register(using: str, identity: str, now: datetime) -> None:
+def register(using: str, identity: str, now: datetime, declared: list[str] | None = None) -> None:
     SchedulerNode.objects.using(using).update_or_create(
         id=identity,
         defaults={
@@ -39,8 +39,47 @@ def register(using: str, identity: str, now: datetime) -> None:
             "started_at": to_db(now),
             "last_heartbeat": to_db(now),
             "stopped_at": None,
+            "declared": sorted(declared or []),
         },
     )
+
+
+def publish_declarations(using: str, identity: str, declared: list[str]) -> None:
+    """Record which jobs this process declares, and that those are not orphaned."""
+    SchedulerNode.objects.using(using).filter(pk=identity).update(declared=sorted(declared))
+    if declared:
+        DjangoJob.objects.using(using).filter(pk__in=declared, orphaned_at__isnull=False).update(
+            orphaned_at=None
+        )
+
+
+def mark_orphans(using: str, now: datetime, dead_after: timedelta) -> list[str]:
+    """
+    Flag the jobs declared in code that no live scheduler process declares.
+
+    Orphans are not run (no process has their function) and are shown as such
+    in the admin and the command line, where they can be removed. Nothing is
+    flagged while no process is alive: then nothing is known.
+    """
+    live = SchedulerNode.objects.using(using).alive(now, dead_after)
+    declarations = list(live.values_list("declared", flat=True))
+    if not declarations:
+        return []
+    declared = {job_id for ids in declarations for job_id in (ids or [])}
+    orphans = (
+        DjangoJob.objects.using(using)
+        .filter(source=JobSource.CODE, orphaned_at__isnull=True)
+        .exclude(pk__in=declared)
+    )
+    ids = list(orphans.values_list("id", flat=True))
+    if ids:
+        DjangoJob.objects.using(using).filter(pk__in=ids).update(orphaned_at=to_db(now))
+        logger.warning(
+            "Job(s) %s are declared in code by no running scheduler process: flagged "
+            "orphaned and not run. Remove them, or deploy the code that declares them.",
+            ", ".join(map(repr, ids)),
+        )
+    return ids
 
 
 def heartbeat(using: str, identity: str, now: datetime) -> None:

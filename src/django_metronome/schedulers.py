@@ -71,7 +71,7 @@ from apscheduler.util import get_callable_name, obj_to_ref, undefined
 from django.db import connections
 from tzlocal import get_localzone
 
-from . import claims, nodes
+from . import claims, nodes, retention
 from .claims import ClaimBatch, Fire, Outcome
 from .conf import conf
 from .context import FireContext, _current
@@ -79,7 +79,7 @@ from .crontab import as_zoneinfo
 from .executors import ThreadPoolExecutor
 from .firing import FirePlan, plan_fires
 from .jobstores import DjangoJobStore
-from .models import ExecutionStatus, format_exception
+from .models import DjangoJob, ExecutionStatus, format_exception
 from .serialization import MetronomeJob, check_json_arguments, encode_trigger
 from .triggers import CrontabTrigger, next_fire_time, seek_function
 from .util import close_connection, utcnow
@@ -169,11 +169,21 @@ class OutcomeWriter:
 
 
 class Heart:
-    """Keeps this process's heartbeat and presumes silent processes dead."""
+    """
+    A scheduler process's housekeeping thread.
 
-    def __init__(self, using: str, identity: str) -> None:
+    Every ``HEARTBEAT_INTERVAL`` it refreshes this process's heartbeat,
+    presumes silent processes dead (their running fires become interrupted),
+    resumes jobs whose pause has ended, publishes the jobs this process
+    declares and flags orphans; every ``PRUNE_INTERVAL`` it prunes the history.
+    """
+
+    def __init__(self, using: str, identity: str, declared: Callable[[], list[str]]) -> None:
         self.using = using
         self.identity = identity
+        self.declared = declared
+        self._published: list[str] | None = None
+        self._pruned_at = 0.0
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="metronome-heart", daemon=True)
         self.registered = threading.Event()
@@ -187,12 +197,28 @@ class Heart:
 
     def beat(self) -> None:
         now = utcnow()
+        dead_after = timedelta(seconds=conf.DEAD_AFTER)
+        declared = sorted(self.declared())
         if not self.registered.is_set():
-            nodes.register(self.using, self.identity, now)
+            nodes.register(self.using, self.identity, now, declared)
             self.registered.set()
         else:
             nodes.heartbeat(self.using, self.identity, now)
-        nodes.reap(self.using, now, timedelta(seconds=conf.DEAD_AFTER))
+        if declared != self._published:
+            nodes.publish_declarations(self.using, self.identity, declared)
+            self._published = declared
+        nodes.reap(self.using, now, dead_after)
+        DjangoJob.objects.using(self.using).resume_due(now)
+        nodes.mark_orphans(self.using, now, dead_after)
+        if time.monotonic() - self._pruned_at >= conf.PRUNE_INTERVAL:
+            self._pruned_at = time.monotonic()
+            max_age = conf.HISTORY_MAX_AGE
+            retention.prune(
+                self.using,
+                now,
+                max_age=None if max_age is None else timedelta(seconds=max_age),
+                max_per_job=conf.HISTORY_MAX_PER_JOB,
+            )
 
     def _run(self) -> None:
         failures = 0
@@ -440,7 +466,7 @@ class MetronomeSchedulerMixin:
         self._failures = 0
         self._writer = OutcomeWriter(self.database, conf.BATCH_SIZE)
         self._writer.start()
-        self._heart = Heart(self.database, self.identity)
+        self._heart = Heart(self.database, self.identity, lambda: list(self._metronome_registry))
         self._heart.start()
 
     def _stop_services(self, timeout: float) -> None:
@@ -514,6 +540,17 @@ class MetronomeSchedulerMixin:
         using, poll = self.database, conf.POLL_INTERVAL
         declared = list(self._metronome_registry)
         store = self._jobstores["default"]  # type: ignore[attr-defined]
+        if claims.has_manual_fires(using):
+            self._dispatch(
+                claims.claim_manual_fires(
+                    using=using,
+                    node=self.identity,
+                    now=utcnow(),
+                    limit=conf.BATCH_SIZE,
+                    declared=declared,
+                    load=store.load_rows,
+                )
+            )
         next_due = claims.next_due_time(using=using, declared=declared)
         now = utcnow()
         while next_due is not None and next_due <= now and self.state == STATE_RUNNING:  # type: ignore[attr-defined]

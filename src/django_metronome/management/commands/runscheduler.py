@@ -45,6 +45,8 @@ class Command(BaseCommand):
         self._configure_logging(options["verbosity"])
         autodiscover()
         scheduler = get_scheduler()
+        # Unapplied migrations or a database that cannot skip locked rows: say so now.
+        self.check(databases=[scheduler.database])
         timeout = conf.SHUTDOWN_TIMEOUT if shutdown_timeout is None else shutdown_timeout
         code = SchedulerRunner(scheduler, timeout).run()
         if code:

@@ -1,0 +1,79 @@
+"""
+Keeping the run history to a size: by age and by count per job.
+
+Applied by the schedulers themselves (every ``PRUNE_INTERVAL`` seconds, by
+whichever process's heart is beating) and by ``manage.py metronome prune``.
+Rows go in batches of a thousand, each batch its own short statement, so the
+table is never locked for long; a row still running or pending is never
+removed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db.models import Count
+
+from .models import FINAL_STATUSES, DjangoJobExecution
+from .util import to_db
+
+#: Rows deleted per statement.
+BATCH = 1000
+
+
+def _final(using: str):  # type: ignore[no-untyped-def]
+    return DjangoJobExecution.objects.using(using).filter(status__in=FINAL_STATUSES)
+
+
+def _delete_in_batches(using: str, queryset, max_batches: int) -> int:  # type: ignore[no-untyped-def]
+    deleted = 0
+    for _ in range(max_batches):
+        ids = list(queryset.order_by("id").values_list("id", flat=True)[:BATCH])
+        if not ids:
+            break
+        count, _ = DjangoJobExecution.objects.using(using).filter(pk__in=ids).delete()
+        deleted += count
+        if len(ids) < BATCH:
+            break
+    return deleted
+
+
+def prune_older_than(using: str, now: datetime, max_age: timedelta, max_batches: int = 10) -> int:
+    """Delete finished runs scheduled before ``now - max_age``; return how many."""
+    return _delete_in_batches(
+        using, _final(using).filter(run_time__lt=to_db(now - max_age)), max_batches
+    )
+
+
+def prune_per_job(using: str, keep: int, max_batches: int = 10, max_jobs: int = 100) -> int:
+    """Keep each job's ``keep`` most recent finished runs; return how many went."""
+    crowded = (
+        _final(using)
+        .values("job_id")
+        .annotate(runs=Count("id"))
+        .filter(runs__gt=keep)
+        .values_list("job_id", flat=True)[:max_jobs]
+    )
+    deleted = 0
+    for job_id in list(crowded):
+        runs = _final(using).filter(job_id=job_id)
+        cutoff = runs.order_by("-run_time", "-id").values_list("run_time", flat=True)[keep - 1]
+        deleted += _delete_in_batches(using, runs.filter(run_time__lt=cutoff), max_batches)
+    return deleted
+
+
+def prune(
+    using: str,
+    now: datetime,
+    *,
+    max_age: timedelta | None,
+    max_per_job: int | None,
+    max_batches: int = 10,
+) -> int:
+    """Apply both limits that are set; return how many rows were deleted."""
+    deleted = 0
+    if max_age is not None:
+        deleted += prune_older_than(using, now, max_age, max_batches)
+    if max_per_job is not None:
+        deleted += prune_per_job(using, max_per_job, max_batches)
+    return deleted
