@@ -240,7 +240,8 @@ def test_repr(store):
     ("change", "reason"),
     [
         ({"func_ref": "tests.testapp.jobs:vanished"}, "error looking up object"),
-        ({"func_ref": "no_such_module:func"}, "could not import module"),
+        ({"func_ref": "tests.no_such_module:func"}, "could not import module"),
+        ({"func_ref": "os:system"}, "calls os:system, which is not in an installed app"),
         ({"state": {"version": 99}}, "version 99, newer than this release"),
         ({"state": {"version": 1, "trigger": {"type": "lunar"}}}, "Unknown trigger type 'lunar'"),
         ({"state": ["not", "a", "dict"]}, "not a versioned django-metronome job state"),

@@ -41,6 +41,9 @@ DEFAULTS: dict[str, Any] = {
     "HISTORY_MAX_PER_JOB": None,
     # Seconds between two rounds of pruning the history, by whichever process.
     "PRUNE_INTERVAL": 60.0,
+    # Modules (besides installed apps and the project's package) whose functions
+    # jobs added at run time may call; see django_metronome.allowlist.
+    "ALLOWED_MODULES": [],
 }
 
 
@@ -106,6 +109,10 @@ class Settings:
     @property
     def PRUNE_INTERVAL(self) -> float:
         return float(self._get("PRUNE_INTERVAL"))
+
+    @property
+    def ALLOWED_MODULES(self) -> list[str]:
+        return list(self._get("ALLOWED_MODULES") or [])
 
     @property
     def DATETIME_FORMAT(self) -> str:

@@ -54,5 +54,20 @@ class UnserializableTrigger(SerializationError):
     """The trigger (or one of its time zones) has no JSON form."""
 
 
+class ForbiddenFunction(MetronomeError, PermissionError):
+    """A job added at run time names a function outside the allowed modules."""
+
+    def __init__(self, job_id: str, func_ref: str) -> None:
+        module = func_ref.partition(":")[0]
+        super().__init__(
+            f"Job {job_id!r} calls {func_ref}, which is not in an installed app, the "
+            f"project's package or METRONOME['ALLOWED_MODULES']. If this is your code, "
+            f"add {module!r} (or its package) to METRONOME['ALLOWED_MODULES']; a job "
+            "declared in code (before the scheduler starts) needs no such permission."
+        )
+        self.job_id = job_id
+        self.func_ref = func_ref
+
+
 class JobStateError(MetronomeError, ValueError):
     """A stored row cannot be turned back into a job; the row is quarantined, not deleted."""

@@ -47,6 +47,7 @@ from apscheduler.util import ref_to_obj
 from django import db
 from django.db import IntegrityError, connections, router, transaction
 
+from .allowlist import check_allowed
 from .claims import LOAD_COLUMNS, write_transaction
 from .conf import conf
 from .models import (
@@ -296,6 +297,8 @@ class DjangoJobStore(BaseJobStore):
         elif registry is not None and job.id in registry:
             declared_ref = callable_name(job.func)
         func_ref, state = encode_job(job, func_ref=declared_ref)
+        if declared_ref is None:
+            check_allowed(job.id, func_ref)
         return {
             "name": job.name or "",
             "source": JobSource.RUNTIME if declared_ref is None else JobSource.CODE,
@@ -315,6 +318,8 @@ class DjangoJobStore(BaseJobStore):
         if source == JobSource.CODE:
             registry = self._registry() or {}
             return registry.get(job_id) or DeclaredElsewhere(job_id, func_ref)
+        # Checked before the import: importing a module can run code too.
+        check_allowed(job_id, func_ref)
         return ref_to_obj(func_ref)
 
     def load_rows(self, rows: Iterable[tuple[Any, ...]]) -> list[Job]:
