@@ -110,6 +110,8 @@ elif DB_KIND == "mariadb":
             "TEST": {
                 "NAME": f"test_metronome{RUN_TAG}",
                 "CHARSET": "utf8mb4",
+                # Case- and accent-insensitive, like the servers' defaults: the
+                # tests meet what users' databases do (tests/test_mariadb.py).
                 "COLLATION": "utf8mb4_unicode_ci",
             },
         }
