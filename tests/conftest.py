@@ -68,6 +68,20 @@ class TidyBackgroundScheduler(BackgroundScheduler):
 
 
 @pytest.fixture
+def processes(tmp_path: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Real scheduler subprocesses on the test database, stopped (and checked) afterwards."""
+    from tests.proctools import Processes
+
+    procs = Processes(tmp_path)
+    yield procs
+    codes = procs.stop()
+    if request.node.stash.get(FAILED, False):
+        print(procs.logs())
+    # Every process must have stopped cleanly: a crash there is a bug too.
+    assert procs.clean_exits(codes), procs.logs()
+
+
+@pytest.fixture
 def scheduler() -> BackgroundScheduler:
     """An APScheduler scheduler that is never started: jobs need one to exist."""
     return BackgroundScheduler(timezone=BERLIN)

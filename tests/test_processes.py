@@ -14,11 +14,8 @@ import itertools
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections import Counter
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from apscheduler.triggers.date import DateTrigger
@@ -27,80 +24,13 @@ from django.db import InterfaceError, OperationalError, connection
 from django_metronome.jobstores import DjangoJobStore
 from django_metronome.models import DjangoJob, DjangoJobExecution, ExecutionStatus, SchedulerNode
 from django_metronome.util import close_connection
-from tests.conftest import FAILED, wait_for
+from tests.conftest import wait_for
+from tests.proctools import duplicates
 from tests.testapp.models import FireRecord
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parent.parent
 FINAL = [s for s in ExecutionStatus.values if s != ExecutionStatus.RUNNING]
-
-
-class Processes:
-    """Scheduler subprocesses of one test; their output is kept for the failure report."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
-        self.procs: list[subprocess.Popen] = []
-        self.files: list = []
-
-    def env(self, **extra: str) -> dict[str, str]:
-        env = dict(os.environ)
-        env["METRONOME_TEST_DB_NAME"] = str(connection.settings_dict["NAME"])
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
-        env.update(extra)
-        return env
-
-    def start(self, args: list[str], **env: str) -> subprocess.Popen:
-        log = open(self.tmp_path / f"proc-{len(self.procs)}.log", "w")
-        self.files.append(log)
-        proc = subprocess.Popen(
-            [sys.executable, *args],
-            cwd=ROOT,
-            env=self.env(**env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        self.procs.append(proc)
-        return proc
-
-    def runscheduler(self, jobs: str) -> subprocess.Popen:
-        return self.start(
-            ["-m", "django", "runscheduler", "--settings=tests.settings_procs"],
-            METRONOME_PROC_JOBS=jobs,
-        )
-
-    def stop(self, timeout: float = 20) -> list[int | None]:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        codes = []
-        for proc in self.procs:
-            try:
-                codes.append(proc.wait(timeout))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                codes.append(proc.wait())
-        for log in self.files:
-            log.close()
-        return codes
-
-    def logs(self) -> str:
-        return "\n".join(
-            f"--- {path.name} ---\n{path.read_text()}"
-            for path in sorted(self.tmp_path.glob("proc-*.log"))
-        )
-
-
-@pytest.fixture
-def processes(tmp_path, request):
-    procs = Processes(tmp_path)
-    yield procs
-    codes = procs.stop()
-    if request.node.stash.get(FAILED, False):
-        print(procs.logs())
-    # Every process must have stopped cleanly: a crash here is a bug too.
-    assert all(code in (0, -signal.SIGKILL) for code in codes), procs.logs()
 
 
 def reconnecting(query):
@@ -121,12 +51,6 @@ def live_nodes(count: int) -> list[SchedulerNode]:
         ),
         timeout=60,
     )
-
-
-def duplicates() -> list[tuple[str, datetime]]:
-    """Fires the jobs themselves saw more than once."""
-    seen = Counter(FireRecord.objects.values_list("job_id", "run_time"))
-    return [fire for fire, count in seen.items() if count > 1]
 
 
 def add_one_shots(count: int, when: datetime) -> None:

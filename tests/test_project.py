@@ -141,7 +141,7 @@ def test_unapplied_migrations_are_reported():
 
     MigrationRecorder(connection).migration_qs.filter(app="django_metronome").delete()
     (error,) = checks.check_database(databases=["default"])
-    assert error.id == "django_metronome.E008"
+    assert error.id == "django_metronome.W002"
     assert "0001_initial" in error.msg
     assert error.hint == "Run: python manage.py migrate django_metronome"
 

@@ -10,3 +10,6 @@ class MetronomeConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .autostart import maybe_autostart
+
+        maybe_autostart()

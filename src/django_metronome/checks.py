@@ -14,12 +14,15 @@ Settings (run by every ``manage.py check``):
 Database (run by ``manage.py check --database default``, and by the scheduler
 commands):
 
-* ``django_metronome.E008``: the job tables' migrations are not all applied.
+* ``django_metronome.E008``: the database's state cannot be read.
 * ``django_metronome.E009``: the database cannot skip locked rows (MariaDB
   older than 10.6, MySQL older than 8.0), which coordination needs.
 * ``django_metronome.W001``: SQLite is shared by more than one live scheduler
   process: it works (claims take the database's write lock in turn), but
   SQLite has no row locks and every claim waits for every other.
+* ``django_metronome.W002``: the job tables' migrations are not all applied. (A
+  warning, not an error: ``migrate`` runs the database checks before it
+  migrates. ``runscheduler`` refuses to start until they are applied.)
 """
 
 from __future__ import annotations
@@ -186,10 +189,10 @@ def _migration_errors(alias: str) -> list[CheckMessage]:
         return []
     names = ", ".join(migration.name for migration, _ in plan)
     return [
-        Error(
+        Warning(
             f"django_metronome's migrations {names} are not applied to database {alias!r}.",
             hint="Run: python manage.py migrate django_metronome",
-            id="django_metronome.E008",
+            id="django_metronome.W002",
         )
     ]
 

@@ -41,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     "HISTORY_MAX_PER_JOB": None,
     # Seconds between two rounds of pruning the history, by whichever process.
     "PRUNE_INTERVAL": 60.0,
+    # Run the default scheduler in web server processes (see django_metronome.autostart).
+    "AUTOSTART": False,
     # Modules (besides installed apps and the project's package) whose functions
     # jobs added at run time may call; see django_metronome.allowlist.
     "ALLOWED_MODULES": [],
@@ -109,6 +111,10 @@ class Settings:
     @property
     def PRUNE_INTERVAL(self) -> float:
         return float(self._get("PRUNE_INTERVAL"))
+
+    @property
+    def AUTOSTART(self) -> bool:
+        return bool(self._get("AUTOSTART"))
 
     @property
     def ALLOWED_MODULES(self) -> list[str]:

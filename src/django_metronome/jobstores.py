@@ -175,8 +175,9 @@ class DjangoJobStore(BaseJobStore):
         except IntegrityError:
             # A retry after a lost commit acknowledgement finds its own row:
             # that is success, not a conflict.
-            existing = self.jobs.filter(pk=job_id).values(*row).first()
-            if existing is not None and existing == row:
+            existing = self.jobs.filter(pk=job_id).values("pk", *row).first()
+            # The id is compared too: a collation may call two different ids equal.
+            if existing is not None and existing.pop("pk") == job_id and existing == row:
                 return
             raise ConflictingIdError(job_id) from None
 

@@ -75,6 +75,28 @@ class JobQuerySet(models.QuerySet["DjangoJob"]):
         )
 
 
+class JobIdField(models.CharField):
+    """
+    A job id, compared exactly on every database.
+
+    MySQL's and MariaDB's default collations are case- and accent-insensitive
+    and ignore trailing spaces: "Report", "report" and "rapport" would be one
+    key. There the column gets a binary collation (which the ledger's
+    ``job_id`` copies, as a foreign key takes its target's collation).
+    """
+
+    def db_parameters(self, connection: Any) -> dict[str, Any]:
+        params = super().db_parameters(connection)
+        if connection.vendor == "mysql" and not self.db_collation:
+            if connection.mysql_is_mariadb:
+                params["collation"] = "utf8mb4_nopad_bin"
+            elif connection.mysql_version >= (8, 0, 17):
+                params["collation"] = "utf8mb4_0900_bin"
+            else:
+                params["collation"] = "utf8mb4_bin"
+        return params
+
+
 class JobSource(models.TextChoices):
     """Where a job comes from, which decides which processes may run it."""
 
@@ -88,7 +110,7 @@ class JobSource(models.TextChoices):
 class DjangoJob(models.Model):
     """One scheduled job: what to call, with what, and when next."""
 
-    id = models.CharField(_("id"), max_length=255, primary_key=True)
+    id = JobIdField(_("id"), max_length=255, primary_key=True)
     name = models.CharField(_("name"), max_length=255, blank=True)
     source = models.CharField(
         _("source"), max_length=16, choices=JobSource.choices, default=JobSource.RUNTIME

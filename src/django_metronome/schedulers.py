@@ -155,7 +155,10 @@ class OutcomeWriter:
                 break
             except Exception:
                 failures += 1
-                delay = min(MAX_BACKOFF, 0.2 * 2**failures)
+                # The first retry is at once, on a new connection: after a server restart
+                # the old one is merely stale, and an outcome that waits holds its fire's
+                # instance, so the job's next fire would be skipped.
+                delay = 0.0 if failures == 1 else min(MAX_BACKOFF, 0.2 * 2**failures)
                 logger.exception(
                     "Could not write %d outcome(s) to the ledger; retrying in %.1f s.",
                     len(batch),

@@ -8,8 +8,9 @@ import math
 import sys
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ...autostart import migrations_applied
 from ...conf import conf
 from ...default import autodiscover, get_scheduler
 from ...runner import SchedulerRunner
@@ -45,8 +46,13 @@ class Command(BaseCommand):
         self._configure_logging(options["verbosity"])
         autodiscover()
         scheduler = get_scheduler()
-        # Unapplied migrations or a database that cannot skip locked rows: say so now.
+        # A database that cannot skip locked rows, or is not migrated: say so now.
         self.check(databases=[scheduler.database])
+        if not migrations_applied():
+            raise CommandError(
+                "django_metronome's migrations are not applied to database "
+                f"{scheduler.database!r}. Run: python manage.py migrate django_metronome"
+            )
         timeout = conf.SHUTDOWN_TIMEOUT if shutdown_timeout is None else shutdown_timeout
         code = SchedulerRunner(scheduler, timeout).run()
         if code:
