@@ -87,8 +87,11 @@ def test_four_web_workers_run_each_fire_once(processes):
     processes.stop()
 
     assert duplicates() == []
+    # runserver dies on SIGTERM: a fire may have run with its outcome not yet written.
     every = DjangoJobExecution.objects.filter(job_id="every-second")
-    assert every.filter(status="succeeded").count() == FireRecord.objects.count()
+    ran = set(FireRecord.objects.values_list("run_time", flat=True))
+    assert set(every.filter(status="succeeded").values_list("run_time", flat=True)) <= ran
+    assert ran <= set(every.values_list("run_time", flat=True))
 
 
 @pytest.mark.django_db(transaction=True)

@@ -80,13 +80,17 @@ def test_migrations_match_the_models():
 
 
 def test_no_pickle_in_the_package():
-    """Job state is JSON: nothing in the package may unpickle (or pickle) data."""
-    offenders = [
+    """
+    Job state is JSON: nothing in the package pickles or unpickles, except the
+    explicit one-time import of a django-apscheduler database (whose job state
+    is pickled), in the module written for it.
+    """
+    users = sorted(
         str(path.relative_to(PACKAGE))
         for path in PACKAGE.rglob("*.py")
         if "import pickle" in path.read_text() or "pickle." in path.read_text()
-    ]
-    assert offenders == []
+    )
+    assert set(users) <= {"legacy.py"}, users
 
 
 @pytest.mark.django_db(transaction=True)

@@ -19,11 +19,13 @@ either way, e.g. for a server this list does not know.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import sys
 import threading
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from django.db import DatabaseError, connections
 
@@ -102,6 +104,11 @@ def migrations_applied() -> bool:
     return not executor.migration_plan(targets)
 
 
+def _stop(scheduler: Any) -> None:
+    if scheduler.running:
+        scheduler.shutdown(wait=True, timeout=conf.SHUTDOWN_TIMEOUT)
+
+
 def _start_when_migrated() -> None:
     from .default import autodiscover, get_scheduler
 
@@ -124,6 +131,10 @@ def _start_when_migrated() -> None:
                 connections.close_all()
             stop.wait(MIGRATION_POLL)
         autodiscover()
-        get_scheduler().start()
+        scheduler = get_scheduler()
+        scheduler.start()
+        # A server that exits cleanly (a gunicorn worker on SIGTERM, say) lets the
+        # running jobs finish and records the rest as interrupted.
+        atexit.register(_stop, scheduler)
     except Exception:
         logger.exception("The scheduler could not start in this process.")

@@ -56,6 +56,7 @@ from .models import (
     ExecutionStatus,
     JobSource,
     format_exception,
+    format_traceback,
 )
 from .serialization import (
     callable_name,
@@ -190,9 +191,22 @@ class DjangoJobStore(BaseJobStore):
         if not updated:
             raise JobLookupError(job.id)
 
-    @retry
     def remove_job(self, job_id: str) -> None:
-        deleted, _ = self.jobs.filter(pk=job_id).delete()
+        try:
+            deleted, _ = self.jobs.filter(pk=job_id).delete()
+        except (db.OperationalError, db.InterfaceError) as exc:
+            if connections[self.database].in_atomic_block:
+                raise
+            logger.warning(
+                "Database error removing job %r (%s); retrying once on a new connection.",
+                job_id,
+                exc,
+            )
+            close_connection(self.database)
+            # The first DELETE may have committed before the connection dropped: a
+            # retry that finds nothing is that success, not a missing job.
+            self.jobs.filter(pk=job_id).delete()
+            return
         if not deleted:
             raise JobLookupError(job_id)
 
@@ -346,6 +360,8 @@ class DjangoJobStore(BaseJobStore):
             job._jobstore_alias = self._alias
             if recorder is not None:
                 job.func = recorder.clock.wrap(job.id, job.func)
+                # APScheduler removes a finished job before its events arrive.
+                recorder.names[job.id] = job.name
             jobs.append(job)
         return jobs
 
@@ -446,6 +462,8 @@ class EventRecorder:
         self._database = database
         self.node = node or node_identity()
         self.clock = RunClock()
+        #: Names of the jobs loaded for this scheduler, by id (their rows may be gone).
+        self.names: dict[str, str] = {}
         self._queue: queue.Queue[tuple[SchedulerEvent, datetime] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -499,7 +517,13 @@ class EventRecorder:
                 self.record(event, at)
         except Exception:
             # APScheduler would swallow the error silently; say what was not recorded.
-            logger.exception("Could not record %r in the job execution ledger.", event)
+            logger.exception(
+                "Could not record event %s of job %r (run time %s) in the job execution ledger.",
+                event.code,
+                getattr(event, "job_id", None),
+                getattr(event, "scheduled_run_time", None)
+                or getattr(event, "scheduled_run_times", None),
+            )
 
     def record(self, event: SchedulerEvent, at: datetime | None = None) -> None:
         """Write one event now; ``at`` is when it happened (default: now)."""
@@ -513,7 +537,11 @@ class EventRecorder:
         if event.code == EVENT_JOB_SUBMITTED:
             for run_time in event.scheduled_run_times:
                 self.executions.record_start(
-                    job_id=event.job_id, run_time=run_time, node=self.node, now=at
+                    job_id=event.job_id,
+                    run_time=run_time,
+                    node=self.node,
+                    now=at,
+                    job_name=self.names.get(event.job_id),
                 )
         else:  # EVENT_JOB_MAX_INSTANCES
             for run_time in event.scheduled_run_times:
@@ -523,6 +551,7 @@ class EventRecorder:
                     status=ExecutionStatus.SKIPPED,
                     node=self.node,
                     now=at,
+                    job_name=self.names.get(event.job_id),
                     reason="The job already had its maximum number of instances running.",
                 )
 
@@ -537,7 +566,7 @@ class EventRecorder:
         elif event.code == EVENT_JOB_ERROR:
             status = ExecutionStatus.FAILED
             fields["exception"] = format_exception(event.exception)
-            fields["traceback"] = event.traceback or ""
+            fields["traceback"] = format_traceback(event.traceback, event.exception)
         else:  # EVENT_JOB_MISSED
             status = ExecutionStatus.MISSED
             fields["reason"] = "The run started later than the job's misfire grace time allows."
@@ -546,6 +575,7 @@ class EventRecorder:
             run_time=event.scheduled_run_time,
             status=status,
             node=self.node,
+            job_name=self.names.get(event.job_id),
             **fields,
         )
 

@@ -278,6 +278,21 @@ def format_exception(exc: BaseException) -> str:
     return "".join(traceback_module.format_exception_only(type(exc), exc)).strip()
 
 
+def format_traceback(frames: str | None, exc: BaseException | None) -> str:
+    """
+    A whole traceback, as Python prints it, from APScheduler's event.
+
+    APScheduler's events carry only the formatted frames: the header and the
+    exception line are added back, so the ledger reads like any traceback.
+    """
+    if not frames:
+        return ""
+    text = "Traceback (most recent call last):\n" + frames
+    if exc is not None:
+        text += "".join(traceback_module.format_exception_only(type(exc), exc))
+    return text
+
+
 class ExecutionQuerySet(models.QuerySet["DjangoJobExecution"]):
     def for_fire(self, job_id: str, run_time: datetime) -> ExecutionQuerySet:
         return self.filter(job_id=job_id, run_time=run_time)

@@ -47,6 +47,8 @@ def prune_older_than(using: str, now: datetime, max_age: timedelta, max_batches:
 
 def prune_per_job(using: str, keep: int, max_batches: int = 10, max_jobs: int = 100) -> int:
     """Keep each job's ``keep`` most recent finished runs; return how many went."""
+    if keep < 1:
+        raise ValueError(f"keep must be 1 or more, not {keep!r}; prune by age to remove all.")
     crowded = (
         _final(using)
         .values("job_id")

@@ -68,7 +68,7 @@ from apscheduler.triggers.combining import AndTrigger, OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from apscheduler.util import get_callable_name, obj_to_ref, undefined
-from django.db import connections
+from django.db import OperationalError, connections
 from tzlocal import get_localzone
 
 from . import claims, nodes, retention
@@ -79,7 +79,7 @@ from .crontab import as_zoneinfo
 from .executors import ThreadPoolExecutor
 from .firing import FirePlan, plan_fires
 from .jobstores import DjangoJobStore
-from .models import DjangoJob, ExecutionStatus, format_exception
+from .models import DjangoJob, ExecutionStatus, format_exception, format_traceback
 from .serialization import MetronomeJob, check_json_arguments, encode_trigger
 from .triggers import CrontabTrigger, next_fire_time, seek_function
 from .util import close_connection, utcnow
@@ -231,10 +231,14 @@ class Heart:
                     self.beat()
                     failures = 0
                     wait = conf.HEARTBEAT_INTERVAL
-                except Exception:
+                except Exception as exc:
                     failures += 1
                     wait = min(conf.HEARTBEAT_INTERVAL, 0.2 * 2**failures)
-                    logger.exception("Heartbeat failed; retrying in %.1f s.", wait)
+                    if isinstance(exc, OperationalError) and failures < 3:
+                        # A busy SQLite or a restarting server: worth a line, not a trace.
+                        logger.warning("Heartbeat failed (%s); retrying in %.1f s.", exc, wait)
+                    else:
+                        logger.exception("Heartbeat failed; retrying in %.1f s.", wait)
                     close_connection(self.using)
                 self._stopped.wait(wait)
         finally:
@@ -696,7 +700,7 @@ class MetronomeSchedulerMixin:
                 finished,
                 started,
                 exception=format_exception(event.exception),
-                traceback=event.traceback or "",
+                traceback=format_traceback(event.traceback, event.exception),
             )
         self._put(outcome)
 
