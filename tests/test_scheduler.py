@@ -491,11 +491,13 @@ def test_run_now_of_a_removed_job_fails_with_the_reason(make_scheduler):
     scheduler = make_scheduler()
     scheduler.start()
     scheduler.add_job(jobs.noop, "interval", hours=1, id="soon-gone")
+    scheduler.add_job(jobs.noop, "interval", hours=1, id="other")
+    scheduler.pause()  # so that the request cannot be taken before the job is gone
     request = DjangoJob.objects.get(pk="soon-gone").run_now()
     DjangoJob.objects.filter(pk="soon-gone").delete()
     # Another job's request makes the scheduler look at the pending ones.
-    scheduler.add_job(jobs.noop, "interval", hours=1, id="other")
     DjangoJob.objects.get(pk="other").run_now()
+    scheduler.resume()
 
     failed = wait_for(
         lambda: DjangoJobExecution.objects.filter(pk=request.pk, status="failed").first()
