@@ -152,7 +152,7 @@ def check_database(
     alias = conf.DATABASE or router.db_for_write(DjangoJob)
     if databases is None or alias not in databases:
         return []
-    connection = connections[alias]
+    connection: Any = connections[alias]
     errors: list[CheckMessage] = []
     try:
         errors += _migration_errors(alias)

@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from apscheduler.job import Job
 from django.db import IntegrityError, connections, transaction
-from django.db.models import Q
+from django.db.models import Field, Q
 
 from .firing import FirePlan
 from .models import DjangoJob, DjangoJobExecution, ExecutionStatus, format_exception
@@ -52,7 +52,7 @@ def write_transaction(using: str) -> Iterator[None]:
     them failing at once with "database is locked". ``BEGIN IMMEDIATE``
     serialises claims instead, each waiting its turn.
     """
-    connection = connections[using]
+    connection: Any = connections[using]  # transaction_mode is SQLite's (Django 5.1+)
     if connection.vendor != "sqlite" or connection.in_atomic_block:
         with transaction.atomic(using=using):
             yield
@@ -184,8 +184,8 @@ def _insert_rows_unnest(
     # Only names and types from the model's own metadata are formatted in.
     sql = (
         f"INSERT INTO {quote(meta.db_table)} "  # noqa: S608
-        f"({', '.join(quote(field.column) for field in fields)}) "
-        f"SELECT * FROM {_unnest(connection, fields)} RETURNING {quote(meta.pk.column)}"
+        f"({', '.join(quote(str(field.column)) for field in fields)}) "
+        f"SELECT * FROM {_unnest(connection, fields)} RETURNING {quote(_pk_column())}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, _columns(connection, fields, rows))
@@ -451,7 +451,7 @@ def _insert(using: str, entries: list[dict[str, Any]]) -> dict[tuple[str, dateti
 def _insert_rows(using: str, entries: list[dict[str, Any]]) -> list[int]:
     connection = connections[using]
     meta = DjangoJobExecution._meta
-    fields = [meta.get_field(name) for name in _INSERT_COLUMNS]
+    fields = _fields(_INSERT_COLUMNS)
     quote = connection.ops.quote_name
     if connection.vendor == "postgresql":
         return _insert_rows_unnest(connection, fields, entries)
@@ -459,7 +459,7 @@ def _insert_rows(using: str, entries: list[dict[str, Any]]) -> list[int]:
     # Only names from the model's own metadata are formatted in; values are parameters.
     sql = (
         f"INSERT INTO {quote(meta.db_table)} "  # noqa: S608
-        f"({', '.join(quote(field.column) for field in fields)}) "
+        f"({', '.join(quote(str(field.column)) for field in fields)}) "
         f"VALUES {', '.join([row] * len(entries))}"
     )
     params = [
@@ -469,7 +469,7 @@ def _insert_rows(using: str, entries: list[dict[str, Any]]) -> list[int]:
     ]
     returning = connection.features.can_return_rows_from_bulk_insert
     if returning:
-        sql += f" RETURNING {quote(meta.pk.column)}"
+        sql += f" RETURNING {quote(_pk_column())}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         if returning:
@@ -582,11 +582,11 @@ def _update_rows(using: str, columns: list[str], rows: list[tuple[Any, ...]]) ->
         return 0
     connection = connections[using]
     meta = DjangoJobExecution._meta
-    fields = [meta.get_field(name) for name in columns]
+    fields = _fields(columns)
     quote = connection.ops.quote_name
     if connection.vendor == "postgresql":
-        table, pk = quote(meta.db_table), quote(meta.pk.column)
-        names = [quote(field.column) for field in fields]
+        table, pk = quote(meta.db_table), quote(_pk_column())
+        names = [quote(str(field.column)) for field in fields]
         # Only names and types from the model's own metadata are formatted in.
         sql = (
             f"UPDATE {table} SET "  # noqa: S608
@@ -594,7 +594,7 @@ def _update_rows(using: str, columns: list[str], rows: list[tuple[Any, ...]]) ->
             + f" FROM {_unnest(connection, [*fields, meta.pk])} AS v({', '.join(names)}, {pk})"
             + f" WHERE {table}.{pk} = v.{pk} AND {table}.{quote('status')} IN (%s, %s)"
         )
-        params = [
+        params: list[Any] = [
             *_columns(connection, [*fields, meta.pk], [list(row) for row in rows]),
             ExecutionStatus.RUNNING.value,
             ExecutionStatus.INTERRUPTED.value,
@@ -605,8 +605,8 @@ def _update_rows(using: str, columns: list[str], rows: list[tuple[Any, ...]]) ->
     # Only names from the model's own metadata are formatted in; values are parameters.
     sql = (
         f"UPDATE {quote(meta.db_table)} SET "  # noqa: S608
-        + ", ".join(f"{quote(field.column)} = %s" for field in fields)
-        + f" WHERE {quote(meta.pk.column)} = %s AND {quote('status')} IN (%s, %s)"
+        + ", ".join(f"{quote(str(field.column))} = %s" for field in fields)
+        + f" WHERE {quote(_pk_column())} = %s AND {quote('status')} IN (%s, %s)"
     )
     params = [
         [
@@ -623,6 +623,15 @@ def _update_rows(using: str, columns: list[str], rows: list[tuple[Any, ...]]) ->
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
         return max(cursor.rowcount, 0)
+
+
+def _fields(names: Sequence[str]) -> list[Field[Any, Any]]:
+    """The ledger's concrete fields of these names (all of them are)."""
+    return [cast(Field, DjangoJobExecution._meta.get_field(name)) for name in names]
+
+
+def _pk_column() -> str:
+    return str(DjangoJobExecution._meta.pk.column)  # type: ignore[union-attr]
 
 
 def _db_time(value: Any) -> Any:

@@ -337,6 +337,9 @@ class DjangoJobStore(BaseJobStore):
         check_allowed(job_id, func_ref)
         return ref_to_obj(func_ref)
 
+    def _resolve(self, job_id: str, source: str, func_ref: str) -> Callable[..., Any]:
+        return self.resolve_func(job_id, func_ref, source)
+
     def load_rows(self, rows: Iterable[tuple[Any, ...]]) -> list[Job]:
         """Turn job rows into jobs, quarantining those that cannot be loaded."""
         jobs = []
@@ -349,9 +352,7 @@ class DjangoJobStore(BaseJobStore):
                     func_ref=func_ref,
                     state=state,
                     next_run_time=from_db(next_run_time),
-                    resolve_func=lambda ref, job_id=job_id, source=source: self.resolve_func(
-                        job_id, ref, source
-                    ),
+                    resolve_func=functools.partial(self._resolve, job_id, source),
                 )
             except Exception as exc:
                 self._quarantine(job_id, exc)

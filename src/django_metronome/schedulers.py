@@ -388,7 +388,7 @@ class MetronomeSchedulerMixin:
         def declare(func: Callable[..., Any]) -> Callable[..., Any]:
             self._declaring = True
             try:
-                self.add_job(func, trigger, *args, replace_existing=True, **kwargs)
+                self.add_job(func, trigger, *args, replace_existing=True, **kwargs)  # type: ignore[misc]
             finally:
                 self._declaring = False
             return func
@@ -505,7 +505,7 @@ class MetronomeSchedulerMixin:
         recorded as interrupted. (APScheduler's ``shutdown(wait=True)`` waits
         without limit; a scheduler in a web worker must not.)
         """
-        if self.state == STATE_STOPPED:  # type: ignore[attr-defined]
+        if self.state == STATE_STOPPED:  # type: ignore[has-type]
             raise SchedulerNotRunningError
         self.state = STATE_STOPPED
         self._stop_loop()
@@ -811,7 +811,8 @@ class BackgroundScheduler(MetronomeSchedulerMixin, _BackgroundScheduler):
         except BaseException:
             self._stop_services(0)
             raise
-        self._thread.name = "metronome-scheduler"
+        if self._thread is not None:
+            self._thread.name = "metronome-scheduler"
 
     def _main_loop(self) -> None:
         try:
@@ -901,18 +902,20 @@ class AsyncIOScheduler(MetronomeSchedulerMixin, _AsyncIOScheduler):
         if self._busy or self.state == STATE_STOPPED:
             return
         self._busy = True
-        future = self._eventloop.run_in_executor(self._db_thread, self._process_jobs)
+        loop: Any = self._eventloop  # type: ignore[has-type]
+        future = loop.run_in_executor(self._db_thread, self._process_jobs)
         future.add_done_callback(self._processed)
 
     def _processed(self, future: asyncio.Future[float | None]) -> None:
         self._busy = False
-        if self.state == STATE_STOPPED or self._eventloop is None:
+        if self.state == STATE_STOPPED or self._eventloop is None:  # type: ignore[has-type]
             return
         self._start_timer(future.result())
 
     def _dispatch(self, batch: ClaimBatch) -> None:
         # Claims run on the helper thread; AsyncIOExecutor must be fed on the loop.
-        self._eventloop.call_soon_threadsafe(super()._dispatch, batch)
+        loop: Any = self._eventloop
+        loop.call_soon_threadsafe(super()._dispatch, batch)
 
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
         if not self.running:
@@ -923,7 +926,8 @@ class AsyncIOScheduler(MetronomeSchedulerMixin, _AsyncIOScheduler):
             for executor in self._executors.values():
                 executor.shutdown(wait=False)
         grace = (conf.SHUTDOWN_TIMEOUT if timeout is None else timeout) if wait else 0.0
-        db_thread, self._db_thread = self._db_thread, None
+        db_thread: Any = self._db_thread
+        self._db_thread = None  # type: ignore[assignment]
         db_thread.submit(self._stop_services, grace)
         db_thread.shutdown(wait=False)
         self._logger.info("Scheduler has been shut down")

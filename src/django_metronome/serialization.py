@@ -176,7 +176,7 @@ def _decode_date(text: str | None) -> date | datetime | None:
 class TriggerCodec:
     """How one trigger class becomes JSON and back."""
 
-    type: str
+    name: str
     cls: type[BaseTrigger]
     encode: Callable[[Any], JSONDict]
     decode: Callable[[JSONDict], BaseTrigger]
@@ -213,7 +213,7 @@ def encode_trigger(trigger: BaseTrigger) -> JSONDict:
             f"JSON. Use one of {known}, or register a codec for it with "
             "django_metronome.serialization.register_trigger_codec()."
         )
-    return {"type": codec.type, **codec.encode(trigger)}
+    return {"type": codec.name, **codec.encode(trigger)}
 
 
 def decode_trigger(data: Mapping[str, Any]) -> BaseTrigger:
@@ -234,7 +234,7 @@ def trigger_timezone(trigger: BaseTrigger) -> tzinfo | None:
     return tz
 
 
-def _restore(cls: type[BaseTrigger], state: JSONDict) -> Any:
+def _restore(cls: Any, state: JSONDict) -> Any:
     trigger = cls.__new__(cls)
     trigger.__setstate__(state)
     return trigger
@@ -332,7 +332,7 @@ def _decode_calendar_trigger(data: JSONDict) -> CalendarIntervalTrigger:
     )
 
 
-def _combining_codec(cls: type[AndTrigger | OrTrigger]) -> tuple[Callable, Callable]:
+def _combining_codec(cls: Any) -> tuple[Callable[..., Any], Callable[..., Any]]:
     def encode(trigger: AndTrigger | OrTrigger) -> JSONDict:
         return {
             "triggers": [encode_trigger(child) for child in trigger.triggers],

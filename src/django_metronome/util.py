@@ -15,7 +15,7 @@ import os
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, overload
 from zoneinfo import ZoneInfo
 
 from asgiref.sync import sync_to_async
@@ -116,6 +116,10 @@ def node_identity() -> str:
 # --- datetimes at the database boundary ------------------------------------
 
 
+@overload
+def to_db(value: datetime) -> datetime: ...
+@overload
+def to_db(value: None) -> None: ...
 def to_db(value: datetime | None) -> datetime | None:
     """
     Convert an aware datetime to what Django stores.
@@ -133,6 +137,10 @@ def to_db(value: datetime | None) -> datetime | None:
     return value.astimezone(ZoneInfo(settings.TIME_ZONE)).replace(tzinfo=None)
 
 
+@overload
+def from_db(value: datetime) -> datetime: ...
+@overload
+def from_db(value: None) -> None: ...
 def from_db(value: datetime | None) -> datetime | None:
     """Convert a datetime read from Django to an aware UTC datetime."""
     if value is None:
