@@ -106,7 +106,7 @@ class Example:
 @pytest.fixture(scope="module")
 def migrated(tmp_path_factory) -> Path:
     db = tmp_path_factory.mktemp("example") / "migrated.sqlite3"
-    done = Example(db).manage("migrate", "--verbosity", "0", "--skip-checks")
+    done = Example(db).manage("migrate", "--verbosity", "0")
     assert done.returncode == 0, done.stdout + done.stderr
     return db
 

@@ -551,3 +551,19 @@ def test_jobs_no_process_declares_are_flagged_orphaned(make_scheduler):
     assert DjangoJob.objects.get(pk="new-job").orphaned_at is None
     node = SchedulerNode.objects.get(pk=second.identity)
     assert node.declared == ["new-job"]
+
+
+def test_started_during_app_loading_it_waits_for_the_apps(make_scheduler, monkeypatch):
+    """As from AppConfig.ready(): no query before Django has loaded every app."""
+    from django.apps import apps
+
+    monkeypatch.setattr(apps, "ready", False)
+    scheduler = make_scheduler()
+    scheduler.add_job(jobs.noop, "interval", seconds=0.1, id="tick")
+    scheduler.start()
+
+    threading.Event().wait(0.3)
+    assert not DjangoJob.objects.filter(pk="tick").exists()
+    apps.ready = True  # what Django does once every ready() has run
+    finished("tick", 1)
+    assert scheduler.running

@@ -68,6 +68,7 @@ from apscheduler.triggers.combining import AndTrigger, OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from apscheduler.util import get_callable_name, obj_to_ref, undefined
+from django.apps import apps
 from django.db import OperationalError, connections
 from tzlocal import get_localzone
 
@@ -805,6 +806,22 @@ class BackgroundScheduler(MetronomeSchedulerMixin, _BackgroundScheduler):
     """Runs the loop in a daemon thread: ``start()`` returns at once."""
 
     def start(self, paused: bool = False) -> None:
+        """
+        Start the loop in its thread and return.
+
+        Called from ``AppConfig.ready()`` (the brief's reference usage), before
+        Django has finished loading apps, the start (which writes the declared
+        jobs) waits in a thread until it has: Django discourages touching the
+        database during app initialisation. Any error is then logged.
+        """
+        if not apps.ready:
+            threading.Thread(
+                target=self._start_when_apps_ready,
+                args=(paused,),
+                name="metronome-start",
+                daemon=True,
+            ).start()
+            return
         self._start_services()
         try:
             super().start(paused)
@@ -813,6 +830,16 @@ class BackgroundScheduler(MetronomeSchedulerMixin, _BackgroundScheduler):
             raise
         if self._thread is not None:
             self._thread.name = "metronome-scheduler"
+
+    def _start_when_apps_ready(self, paused: bool) -> None:
+        while not apps.ready:
+            time.sleep(0.01)
+        try:
+            self.start(paused)
+        except Exception:
+            logger.exception("The scheduler started from AppConfig.ready() could not start.")
+        finally:
+            connections.close_all()
 
     def _main_loop(self) -> None:
         try:
