@@ -796,7 +796,9 @@ def test_dashboard(admin_client, seoul_job, add_job):
         "tick", IntervalTrigger(minutes=5, timezone=UTC), next_run_time=now + timedelta(minutes=1)
     )
     late = add_job(
-        "late", CronTrigger(minute=0, timezone=UTC), next_run_time=now - timedelta(minutes=10)
+        "late",
+        CronTrigger(month=1, day=1, hour=0, timezone=UTC),
+        next_run_time=now - timedelta(minutes=10),
     )
     for minutes in range(40, 0, -5):
         record(tick, now - timedelta(minutes=minutes))

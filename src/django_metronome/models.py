@@ -13,11 +13,12 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from .util import to_db, utcnow
+from .util import from_db, to_db, utcnow
 
 
 class JobQuerySet(models.QuerySet["DjangoJob"]):
@@ -75,6 +76,29 @@ class JobQuerySet(models.QuerySet["DjangoJob"]):
         )
 
 
+class AwareDateTimeField(models.DateTimeField):
+    """
+    A datetime that is aware on both sides of the ORM, whatever ``USE_TZ`` says.
+
+    The package works in aware datetimes (APScheduler does). With
+    ``USE_TZ=True`` this is Django's own DateTimeField. With ``USE_TZ=False``
+    Django stores naive wall times in ``TIME_ZONE``: aware values are
+    converted to that on the way in, and naive values read back are taken to be
+    in ``TIME_ZONE`` and returned in UTC. (Within the repeated hour of a DST
+    change such a wall time names two instants; the first is taken. That is
+    the cost of ``USE_TZ=False``.)
+    """
+
+    def get_prep_value(self, value: Any) -> Any:
+        value = super().get_prep_value(value)
+        if isinstance(value, datetime) and value.tzinfo is not None and not settings.USE_TZ:
+            return to_db(value)
+        return value
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        return from_db(value) if isinstance(value, datetime) else value
+
+
 class JobIdField(models.CharField):
     """
     A job id, compared exactly on every database.
@@ -125,7 +149,7 @@ class DjangoJob(models.Model):
         default=dict,
         help_text=_("Versioned JSON: trigger, arguments, executor and run options."),
     )
-    next_run_time = models.DateTimeField(
+    next_run_time = AwareDateTimeField(
         _("next run time"),
         null=True,
         blank=True,
@@ -134,16 +158,16 @@ class DjangoJob(models.Model):
     # Claims: a scheduler process that is dispatching this job's due fires holds
     # it until claim_expires_at; a process that dies releases it by expiry.
     claimed_by = models.CharField(_("claimed by"), max_length=255, blank=True, default="")
-    claim_expires_at = models.DateTimeField(_("claim expires at"), null=True, blank=True)
-    quarantined_at = models.DateTimeField(_("quarantined at"), null=True, blank=True)
+    claim_expires_at = AwareDateTimeField(_("claim expires at"), null=True, blank=True)
+    quarantined_at = AwareDateTimeField(_("quarantined at"), null=True, blank=True)
     quarantine_reason = models.TextField(_("quarantine reason"), blank=True, default="")
-    paused_until = models.DateTimeField(
+    paused_until = AwareDateTimeField(
         _("paused until"),
         null=True,
         blank=True,
         help_text=_("A paused job resumes by itself at this time."),
     )
-    orphaned_at = models.DateTimeField(
+    orphaned_at = AwareDateTimeField(
         _("orphaned at"),
         null=True,
         blank=True,
@@ -151,8 +175,8 @@ class DjangoJob(models.Model):
             "Declared in code once, but no running scheduler declares it any more: not run."
         ),
     )
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    created_at = AwareDateTimeField(_("created at"), auto_now_add=True)
+    updated_at = AwareDateTimeField(_("updated at"), auto_now=True)
 
     objects = JobQuerySet.as_manager()
 
@@ -435,16 +459,16 @@ class DjangoJobExecution(models.Model):
         help_text=_("The job's id; kept after the job is removed."),
     )
     job_name = models.CharField(_("job name"), max_length=255, blank=True, default="")
-    run_time = models.DateTimeField(_("scheduled run time"))
+    run_time = AwareDateTimeField(_("scheduled run time"))
     status = models.CharField(
         _("status"), max_length=16, choices=ExecutionStatus.choices, db_index=True
     )
     node = models.CharField(
         _("scheduler process"), max_length=255, blank=True, default="", db_index=True
     )
-    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
-    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
-    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    claimed_at = AwareDateTimeField(_("claimed at"), null=True, blank=True)
+    started_at = AwareDateTimeField(_("started at"), null=True, blank=True)
+    finished_at = AwareDateTimeField(_("finished at"), null=True, blank=True)
     duration = models.DurationField(
         _("duration"), null=True, blank=True, help_text=_("How long the job itself ran.")
     )
@@ -497,9 +521,9 @@ class SchedulerNode(models.Model):
     id = models.CharField(_("identity"), max_length=255, primary_key=True)
     hostname = models.CharField(_("host"), max_length=255)
     pid = models.PositiveIntegerField(_("process id"))
-    started_at = models.DateTimeField(_("started at"))
-    last_heartbeat = models.DateTimeField(_("last heartbeat"), db_index=True)
-    stopped_at = models.DateTimeField(_("stopped at"), null=True, blank=True)
+    started_at = AwareDateTimeField(_("started at"))
+    last_heartbeat = AwareDateTimeField(_("last heartbeat"), db_index=True)
+    stopped_at = AwareDateTimeField(_("stopped at"), null=True, blank=True)
     declared = models.JSONField(
         _("declared jobs"),
         default=list,
