@@ -234,7 +234,8 @@ class Heart:
                     wait = conf.HEARTBEAT_INTERVAL
                 except Exception as exc:
                     failures += 1
-                    wait = min(conf.HEARTBEAT_INTERVAL, 0.2 * 2**failures)
+                    # The first retry at once, on a new connection (see the loop).
+                    wait = 0 if failures == 1 else min(conf.HEARTBEAT_INTERVAL, 0.2 * 2**failures)
                     if isinstance(exc, OperationalError) and failures < 3:
                         # A busy SQLite or a restarting server: worth a line, not a trace.
                         logger.warning("Heartbeat failed (%s); retrying in %.1f s.", exc, wait)
@@ -531,13 +532,18 @@ class MetronomeSchedulerMixin:
             return None if self.state == STATE_PAUSED else 0  # type: ignore[attr-defined]
         try:
             wait = self._claim_and_dispatch()
-        except Exception:
+        except Exception as exc:
             self._failures += 1
+            close_connection(self.database)
+            if self._failures == 1 and isinstance(exc, OperationalError):
+                # Most often a connection the server dropped (a restart, an idle
+                # timeout, a kill): try again at once, on a new one.
+                logger.warning("Database error in the scheduler loop (%s); retrying now.", exc)
+                return 0
             wait = min(MAX_BACKOFF, 0.1 * 2**self._failures)
             logger.exception(
                 "Scheduler loop error (%d in a row); retrying in %.1f s.", self._failures, wait
             )
-            close_connection(self.database)
             return wait
         if self._failures:
             logger.warning("Scheduler loop recovered after %d error(s).", self._failures)
