@@ -120,9 +120,9 @@ def test_the_reference_usage_in_three_web_processes_fires_once(processes):
     funding_job = "tests.refapp.operator:start.<locals>.check_funding_success_job"
 
     # Three web workers start a few seconds before 08:00 in Seoul.
-    web_processes("2026-11-26T07:59:55+09:00")
+    web_processes("2026-11-26T07:59:57+09:00")
     wait_for(lambda: FireRecord.objects.filter(job_id=status_job).exists(), timeout=60)
-    time.sleep(2)  # give a duplicate every chance to show up
+    time.sleep(1)  # give a duplicate every chance to show up
     processes.stop()
 
     (fire,) = FireRecord.objects.filter(job_id=status_job)
@@ -130,9 +130,9 @@ def test_the_reference_usage_in_three_web_processes_fires_once(processes):
     assert sorted(DjangoJob.objects.values_list("id", flat=True)) == [status_job, funding_job]
 
     # A redeploy: three new workers start before 08:10.
-    web_processes("2026-11-26T08:09:55+09:00")
+    web_processes("2026-11-26T08:09:57+09:00")
     wait_for(lambda: FireRecord.objects.filter(job_id=funding_job).exists(), timeout=60)
-    time.sleep(2)
+    time.sleep(1)
     processes.stop()
 
     assert FireRecord.objects.filter(job_id=funding_job).count() == 1
@@ -223,6 +223,7 @@ def restart_database_server() -> None:
         subprocess.run(["service", "mariadb", "restart"], check=True, capture_output=True)
 
 
+@pytest.mark.restarts_server
 @pytest.mark.skipif(connection.vendor == "sqlite", reason="SQLite has no server to restart")
 def test_schedulers_survive_a_database_restart_without_duplicates(processes):
     processes.runscheduler("every-second")

@@ -51,6 +51,17 @@ class SchedulerRunner:
             )
             self.scheduler.shutdown(wait=True, timeout=self.shutdown_timeout)  # type: ignore[attr-defined]
             logger.info("Scheduler process %s stopped.", self.scheduler.identity)
+            stuck = self.scheduler.running_fires
+            if stuck:
+                # Their threads cannot be stopped, and Python would wait for them at
+                # exit: they are recorded as interrupted, so leave now.
+                logger.warning(
+                    "%d job(s) still running after %.0f s; exiting without them.",
+                    stuck,
+                    self.shutdown_timeout,
+                )
+                logging.shutdown()
+                os._exit(0)
             return 0
         finally:
             for signum, handler in previous.items():

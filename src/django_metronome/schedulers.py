@@ -713,6 +713,11 @@ class MetronomeSchedulerMixin:
 
     # -- waiting for outcomes (tests, commands) ------------------------------------------
 
+    @property
+    def running_fires(self) -> int:
+        """Fires this process dispatched whose outcome it has not seen yet."""
+        return len(self._inflight)
+
     def wait_for_outcomes(self, timeout: float | None = None) -> bool:
         """Block until the outcomes of every dispatched fire are in the ledger."""
         deadline = None if timeout is None else time.monotonic() + timeout
