@@ -12,6 +12,7 @@ from datetime import UTC, timedelta
 import pytest
 from django.db import connection
 
+from django_metronome.executors import ThreadPoolExecutor
 from django_metronome.models import DjangoJobExecution, ExecutionStatus
 from django_metronome.schedulers import BackgroundScheduler
 from tests.conftest import server_db_only, wait_for
@@ -97,3 +98,35 @@ def test_an_idle_scheduler_outlives_wait_timeout(scheduler, settings, monkeypatc
     wait_for(lambda: FireRecord.objects.count() >= 3, timeout=30)
     scheduler.shutdown(wait=True, timeout=5)
     every_fire_accounted_for("slow-tick", timedelta(seconds=2.5))
+
+
+def test_a_job_gets_a_working_connection_after_its_old_one_was_killed(scheduler, monkeypatch):
+    """Persistent connections with health checks: a job's thread never reuses a dead one."""
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", None)
+    monkeypatch.setitem(connection.settings_dict, "CONN_HEALTH_CHECKS", True)
+    scheduler.configure(executors={"default": ThreadPoolExecutor(1)})  # one job thread
+    scheduler.add_job(jobs.record_fire_plainly, "interval", seconds=0.5, id="plain")
+    scheduler.start()
+    wait_for(lambda: FireRecord.objects.count() >= 2)
+
+    for session in other_sessions():
+        kill(session)
+    count = FireRecord.objects.count()
+
+    wait_for(lambda: FireRecord.objects.count() >= count + 3, timeout=30)
+    scheduler.shutdown(wait=True, timeout=5)
+    assert other_sessions() == []  # the job thread's persistent connection closed at stop
+    assert not DjangoJobExecution.objects.filter(job_id="plain", status="failed").exists()
+    every_fire_accounted_for("plain", timedelta(seconds=0.5))
+
+
+def test_with_default_settings_job_threads_keep_no_connection(scheduler):
+    """CONN_MAX_AGE = 0 (Django's default): a job's connection is closed after it."""
+    before = len(other_sessions())  # threads of earlier tests may still be closing theirs
+    scheduler.add_job(jobs.record_fire_plainly, "interval", seconds=0.3, id="plain")
+    scheduler.start()
+    wait_for(lambda: FireRecord.objects.count() >= 3)
+    sessions = len(other_sessions())
+    scheduler.shutdown(wait=True, timeout=5)
+    # The loop, the heart and the ledger writer hold one each; the job threads none.
+    assert sessions <= before + 3

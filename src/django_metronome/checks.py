@@ -48,6 +48,7 @@ from .firing import MISFIRE_POLICIES
 POSITIVE_NUMBERS = {
     "POLL_INTERVAL": False,
     "BATCH_SIZE": False,
+    "WORKERS": False,
     "HEARTBEAT_INTERVAL": False,
     "DEAD_AFTER": False,
     "SHUTDOWN_TIMEOUT": False,

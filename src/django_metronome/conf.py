@@ -24,6 +24,8 @@ DEFAULTS: dict[str, Any] = {
     "POLL_INTERVAL": 0.5,
     # Most due jobs claimed in one transaction.
     "BATCH_SIZE": 500,
+    # Threads of the default executor: how many jobs one process runs at once.
+    "WORKERS": 10,
     # Seconds between heartbeats of a scheduler process.
     "HEARTBEAT_INTERVAL": 5.0,
     # Seconds without a heartbeat after which a process counts as dead: its running
@@ -77,6 +79,10 @@ class Settings:
     @property
     def BATCH_SIZE(self) -> int:
         return int(self._get("BATCH_SIZE"))
+
+    @property
+    def WORKERS(self) -> int:
+        return int(self._get("WORKERS"))
 
     @property
     def HEARTBEAT_INTERVAL(self) -> float:

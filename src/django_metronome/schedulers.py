@@ -68,6 +68,7 @@ from apscheduler.triggers.combining import AndTrigger, OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from apscheduler.util import get_callable_name, obj_to_ref, undefined
+from django import db
 from django.apps import apps
 from django.db import OperationalError, connections
 from tzlocal import get_localzone
@@ -258,6 +259,8 @@ class MetronomeSchedulerMixin:
         self._auto_ids: set[str] = set()
         self._inflight: dict[tuple[str, datetime], Fire] = {}
         self._timings: dict[int, tuple[datetime, datetime]] = {}
+        #: Connections kept open by job threads (persistent connections), to close at stop.
+        self._job_connections: set[Any] = set()
         self._writer: OutcomeWriter | None = None
         self._heart: Heart | None = None
         self.identity = nodes.new_identity()
@@ -276,7 +279,7 @@ class MetronomeSchedulerMixin:
         return DjangoJobStore()
 
     def _create_default_executor(self) -> Any:
-        return ThreadPoolExecutor()
+        return ThreadPoolExecutor(conf.WORKERS)
 
     def _create_trigger(self, trigger: Any, trigger_args: dict[str, Any]) -> BaseTrigger:
         if isinstance(trigger, str) and (trigger.startswith("@") or " " in trigger.strip()):
@@ -492,12 +495,30 @@ class MetronomeSchedulerMixin:
             self._writer.stop(5)
         if self._heart is not None:
             self._heart.stop(5)
+        self._close_job_connections()
         try:
             nodes.stop(self.database, self.identity, utcnow())
         except Exception:
             logger.exception("Could not mark scheduler process %s stopped.", self.identity)
         finally:
             connections.close_all()
+
+    def _close_job_connections(self) -> None:
+        """
+        Close what job threads keep open (with CONN_MAX_AGE > 0) once they are done.
+
+        Their threads live on in the executor's pool, idle; their connections
+        would stay open until the process exits.
+        """
+        while self._job_connections:
+            wrapper = self._job_connections.pop()
+            wrapper.inc_thread_sharing()
+            try:
+                wrapper.close()
+            except Exception:  # noqa: S110  (a dead connection is closed enough)
+                pass
+            finally:
+                wrapper.dec_thread_sharing()
 
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
         """
@@ -656,7 +677,7 @@ class MetronomeSchedulerMixin:
 
     def _instrument(self, job: Job, fires: deque[Fire]) -> Callable[..., Any]:
         """Wrap the job's function: who is running (current_fire) and for how long."""
-        func, timings = job.func, self._timings
+        func, timings, kept = job.func, self._timings, self._job_connections
 
         def begin() -> tuple[Fire, Any, datetime]:
             fire = fires.popleft()
@@ -682,9 +703,14 @@ class MetronomeSchedulerMixin:
         @functools.wraps(func)
         def run(*args: Any, **kwargs: Any) -> Any:
             fire, token, start = begin()
+            # A job thread has no request cycle: give the job a connection the server
+            # has not dropped, and honour CONN_MAX_AGE after it, as a request would.
+            db.close_old_connections()
             try:
                 return func(*args, **kwargs)
             finally:
+                db.close_old_connections()
+                kept.update(c for c in connections.all(initialized_only=True) if c.connection)
                 end(fire, token, start)
 
         return run

@@ -55,3 +55,12 @@ def record_then_hang(seconds: float = 30) -> None:
 
 def fail_loudly() -> None:
     raise ValueError("this job always fails")
+
+
+def record_fire_plainly() -> None:
+    """record_fire without close_old_connections: the scheduler's own hygiene must do."""
+    from tests.testapp.models import FireRecord
+
+    fire = current_fire()
+    assert fire is not None
+    FireRecord.objects.create(job_id=fire.job_id, run_time=fire.run_time, pid=os.getpid())
