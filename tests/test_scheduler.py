@@ -450,7 +450,16 @@ def test_asyncio_scheduler_runs_coroutines_on_the_loop(make_scheduler):
 
     asyncio.run(main())
     assert SEEN[:2] == ["co", "co"]
-    assert [r.status for r in rows("co")][:2] == ["succeeded", "succeeded"]
+    ledger = rows("co")
+    # On a loaded machine a 0.1 s fire can come round while the previous one is
+    # still on the loop, or the loop can come late: max_instances or coalescing
+    # then skips it, with its reason. That is fine; a fire that ran and was not
+    # recorded, or one dropped without a reason, is not.
+    assert sum(r.status == "succeeded" for r in ledger) >= 2
+    others = [r for r in ledger if r.status != "succeeded"]
+    assert all(r.status in ("skipped", "missed") and r.reason for r in others), [
+        (r.status, r.reason) for r in others
+    ]
 
 
 def test_triggers_without_a_zone_get_the_projects_not_the_machines(make_scheduler, settings):
