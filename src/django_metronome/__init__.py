@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .api import add_job as add_job
     from .schedulers import BackgroundScheduler
 
     scheduler: BackgroundScheduler
@@ -19,4 +20,8 @@ def __getattr__(name: str) -> Any:
         from .default import get_scheduler
 
         return get_scheduler()
+    if name == "add_job":
+        from .api import add_job
+
+        return add_job
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

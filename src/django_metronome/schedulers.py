@@ -356,6 +356,55 @@ class MetronomeSchedulerMixin:
             or self.state == STATE_STOPPED  # type: ignore[attr-defined]
             or not _referenceable(func)
         )
+        job = self.build_job(
+            func,
+            trigger,
+            args,
+            kwargs,
+            id,
+            name,
+            misfire_grace_time,
+            coalesce,
+            max_instances,
+            next_run_time,
+            executor,
+            misfire_policy,
+            declared=declared,
+            **trigger_args,
+        )
+        if declared:
+            self._metronome_registry[job.id] = job.func
+        with self._jobstores_lock:  # type: ignore[attr-defined]
+            if self.state == STATE_STOPPED:  # type: ignore[attr-defined]
+                self._pending_jobs.append((job, jobstore, replace_existing))  # type: ignore[attr-defined]
+            else:
+                self._real_add_job(job, jobstore, replace_existing)
+        return job
+
+    def build_job(
+        self,
+        func: Callable[..., Any] | str,
+        trigger: Any = None,
+        args: Any = None,
+        kwargs: Any = None,
+        id: str | None = None,
+        name: str | None = None,
+        misfire_grace_time: Any = undefined,
+        coalesce: Any = undefined,
+        max_instances: Any = undefined,
+        next_run_time: Any = undefined,
+        executor: str = "default",
+        misfire_policy: str | None = None,
+        *,
+        declared: bool,
+        **trigger_args: Any,
+    ) -> Job:
+        """
+        Build and check a job without adding it anywhere.
+
+        A ``declared`` job without an id gets a stable one (its function's
+        qualified name); a run-time job a random one, as in APScheduler.
+        """
         job_id = id
         if job_id is None:
             job_id = self._stable_id(func) if declared else uuid4().hex
@@ -378,13 +427,6 @@ class MetronomeSchedulerMixin:
         job = MetronomeJob(self, **{k: v for k, v in options.items() if v is not undefined})
         check_json_arguments(job.id, job.args, job.kwargs)
         encode_trigger(job.trigger)
-        if declared:
-            self._metronome_registry[job.id] = job.func
-        with self._jobstores_lock:  # type: ignore[attr-defined]
-            if self.state == STATE_STOPPED:  # type: ignore[attr-defined]
-                self._pending_jobs.append((job, jobstore, replace_existing))  # type: ignore[attr-defined]
-            else:
-                self._real_add_job(job, jobstore, replace_existing)
         return job
 
     def scheduled_job(self, trigger: Any, *args: Any, **kwargs: Any) -> Callable[..., Any]:
