@@ -26,6 +26,15 @@ def test_installed_apps_and_the_project_package_are_allowed(settings):
     assert not is_allowed("subprocess:run")
 
 
+def test_the_allow_list_follows_a_change_of_settings(settings):
+    # Worked out once and kept: a change of settings must still reach it.
+    assert not is_allowed("vendor.tasks:send")
+    settings.METRONOME = {"ALLOWED_MODULES": ["vendor"]}
+    assert is_allowed("vendor.tasks:send")
+    settings.METRONOME = {}
+    assert not is_allowed("vendor.tasks:send")
+
+
 def test_adding_a_job_outside_the_allowed_modules_is_refused(store, make_job):
     with pytest.raises(ForbiddenFunction) as info:
         store.add_job(make_job("os:system", args=["true"]))

@@ -21,6 +21,21 @@ def error_ids() -> list[str]:
     return [error.id for error in checks.check_settings()]
 
 
+def test_settings_are_read_once_and_follow_changes(settings):
+    from django.test import override_settings
+
+    from django_metronome.conf import conf
+
+    settings.METRONOME = {"POLL_INTERVAL": 2}
+    assert conf.POLL_INTERVAL == 2.0
+    settings.METRONOME["BATCH_SIZE"] = 7  # the same dict, changed in place
+    assert conf.BATCH_SIZE == 7
+    with override_settings(METRONOME={"POLL_INTERVAL": 0.25}):
+        assert conf.POLL_INTERVAL == 0.25
+        assert conf.BATCH_SIZE == 500  # the default: not in this dict
+    assert conf.POLL_INTERVAL == 2.0
+
+
 def test_default_settings_pass_the_checks():
     assert error_ids() == []
 

@@ -20,15 +20,36 @@ appears in the database by other means.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import apps
 from django.conf import settings
+from django.core.signals import setting_changed
 
 from .conf import conf
 from .exceptions import ForbiddenFunction
 
+_cache: dict[str, frozenset[str]] = {}
 
-def allowed_prefixes() -> set[str]:
+
+def _forget(**kwargs: Any) -> None:
+    _cache.clear()
+
+
+# Installed apps, the settings module and METRONOME only change in tests, and
+# Django tells: the allow-list is worked out once, not for every job loaded.
+setting_changed.connect(_forget, dispatch_uid="django_metronome.allowlist")
+
+
+def allowed_prefixes() -> frozenset[str]:
     """The module names under which run-time jobs may find their functions."""
+    cached = _cache.get("prefixes")
+    if cached is None:
+        cached = _cache["prefixes"] = frozenset(_work_out_prefixes())
+    return cached
+
+
+def _work_out_prefixes() -> set[str]:
     prefixes = {app.name for app in apps.get_app_configs()}
     for module in (
         getattr(settings, "SETTINGS_MODULE", None),
@@ -42,7 +63,10 @@ def allowed_prefixes() -> set[str]:
 
 def is_allowed(func_ref: str) -> bool:
     module = func_ref.partition(":")[0]
-    return any(module == prefix or module.startswith(prefix + ".") for prefix in allowed_prefixes())
+    prefixes = allowed_prefixes()
+    # The module, or any package above it, is allowed.
+    parts = module.split(".")
+    return any(".".join(parts[:i]) in prefixes for i in range(1, len(parts) + 1))
 
 
 def check_allowed(job_id: str, func_ref: str) -> None:

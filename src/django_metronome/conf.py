@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
 
 #: Every key ``METRONOME`` accepts, with its default.
 DEFAULTS: dict[str, Any] = {
@@ -51,12 +52,31 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+_MISSING = object()
+
+
 class Settings:
-    """Typed, lazy access to ``settings.METRONOME`` and the legacy settings."""
+    """
+    Typed, lazy access to ``settings.METRONOME`` and the legacy settings.
+
+    The dict is looked up once and kept until Django says a setting changed
+    (``override_settings`` and pytest-django's ``settings`` fixture do): the
+    scheduler reads these keys for every fire it plans.
+    """
+
+    def __init__(self) -> None:
+        self._raw: Any = _MISSING
+
+    def reload(self, **kwargs: Any) -> None:
+        """Forget the cached dict (connected to Django's ``setting_changed``)."""
+        self._raw = _MISSING
 
     @property
     def raw(self) -> Any:
-        return getattr(settings, "METRONOME", {})
+        raw = self._raw
+        if raw is _MISSING:
+            raw = self._raw = getattr(settings, "METRONOME", {})
+        return raw
 
     def _get(self, key: str) -> Any:
         raw = self.raw
@@ -137,3 +157,4 @@ class Settings:
 
 
 conf = Settings()
+setting_changed.connect(conf.reload, dispatch_uid="django_metronome.conf")

@@ -322,7 +322,13 @@ class DjangoJobStore(BaseJobStore):
             "next_run_time": to_db(job.next_run_time),
         }
 
-    def resolve_func(self, job_id: str, func_ref: str, source: str) -> Callable[..., Any]:
+    def resolve_func(
+        self,
+        job_id: str,
+        func_ref: str,
+        source: str,
+        imported: dict[str, Callable[..., Any]] | None = None,
+    ) -> Callable[..., Any]:
         """
         Find the function a stored job calls.
 
@@ -333,17 +339,22 @@ class DjangoJobStore(BaseJobStore):
         if source == JobSource.CODE:
             registry = self._registry() or {}
             return registry.get(job_id) or DeclaredElsewhere(job_id, func_ref)
-        # Checked before the import: importing a module can run code too.
-        check_allowed(job_id, func_ref)
-        return ref_to_obj(func_ref)
-
-    def _resolve(self, job_id: str, source: str, func_ref: str) -> Callable[..., Any]:
-        return self.resolve_func(job_id, func_ref, source)
+        if imported is None:
+            # Checked before the import: importing a module can run code too.
+            check_allowed(job_id, func_ref)
+            return ref_to_obj(func_ref)
+        # Many rows of a batch usually call the same function: check and import it once.
+        func = imported.get(func_ref)
+        if func is None:
+            check_allowed(job_id, func_ref)
+            func = imported[func_ref] = ref_to_obj(func_ref)
+        return func
 
     def load_rows(self, rows: Iterable[tuple[Any, ...]]) -> list[Job]:
         """Turn job rows into jobs, quarantining those that cannot be loaded."""
         jobs = []
         recorder = getattr(self._scheduler, "_metronome_recorder", None)
+        imported: dict[str, Callable[..., Any]] = {}
         for job_id, name, func_ref, state, next_run_time, source in rows:
             try:
                 job = decode_job(
@@ -352,7 +363,9 @@ class DjangoJobStore(BaseJobStore):
                     func_ref=func_ref,
                     state=state,
                     next_run_time=from_db(next_run_time),
-                    resolve_func=functools.partial(self._resolve, job_id, source),
+                    resolve_func=functools.partial(
+                        self.resolve_func, job_id, source=source, imported=imported
+                    ),
                 )
             except Exception as exc:
                 self._quarantine(job_id, exc)
