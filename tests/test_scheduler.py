@@ -11,7 +11,13 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED,
+)
+from apscheduler.executors.pool import ThreadPoolExecutor as APSThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.base import STATE_STOPPED
 
@@ -379,6 +385,62 @@ def test_listeners_see_apscheduler_events(make_scheduler):
 
     wait_for(lambda: EVENT_JOB_EXECUTED in events and EVENT_JOB_MISSED in events)
     assert EVENT_JOB_SUBMITTED in events
+
+
+class CustomPoolExecutor(APSThreadPoolExecutor):
+    """A subclass may change how jobs run: it gets APScheduler's own submit path."""
+
+
+def remember_fire_id():
+    SEEN.append(current_fire().job_id)
+
+
+@pytest.mark.parametrize(
+    "executor",
+    [None, APSThreadPoolExecutor(2), CustomPoolExecutor(2)],
+    ids=["ours", "apscheduler-pool", "pool-subclass"],
+)
+def test_every_executor_path_records_runs_and_tells_listeners(make_scheduler, executor):
+    """
+    Our pool and APScheduler's run fires directly on their threads; other
+    executors go through APScheduler's submit_job. Either way: the same
+    ledger rows, current_fire(), and the events listeners expect.
+    """
+    options = {} if executor is None else {"executors": {"default": executor}}
+    scheduler = make_scheduler(**options)
+    events = []
+    mask = EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR
+    scheduler.add_listener(events.append, mask)
+    scheduler.start()
+    now = datetime.now(UTC)
+    scheduler.add_job(remember_fire_id, "date", run_date=now, id="good")
+    scheduler.add_job(jobs.fail, "date", run_date=now, args=["nope"], id="bad")
+
+    (good,) = finished("good")
+    (bad,) = finished("bad")
+    assert scheduler.wait_for_outcomes(5)
+
+    assert SEEN == ["good"]
+    assert good.status == ExecutionStatus.SUCCEEDED
+    assert good.started_at is not None and good.duration == good.finished_at - good.started_at
+    assert bad.status == ExecutionStatus.FAILED
+    assert bad.exception == "RuntimeError: nope"
+    assert bad.traceback.startswith("Traceback (most recent call last):")
+    assert bad.traceback.rstrip().endswith("RuntimeError: nope")
+    assert "raise RuntimeError(message)" in bad.traceback
+    wait_for(lambda: len([e for e in events if e.code != EVENT_JOB_SUBMITTED]) == 2)
+    by_code = {(e.code, e.job_id) for e in events}
+    assert {
+        (EVENT_JOB_SUBMITTED, "good"),
+        (EVENT_JOB_SUBMITTED, "bad"),
+        (EVENT_JOB_EXECUTED, "good"),
+        (EVENT_JOB_ERROR, "bad"),
+    } == by_code
+    (error,) = [e for e in events if e.code == EVENT_JOB_ERROR]
+    assert isinstance(error.exception, RuntimeError)
+    assert "raise RuntimeError(message)" in error.traceback
+    assert error.scheduled_run_time == bad.run_time
+    assert scheduler.running_fires == 0
 
 
 def test_unknown_executor_fails_the_fire_not_the_loop(make_scheduler):

@@ -6,7 +6,9 @@ Executors for django-metronome's schedulers.
 ledger, across all processes, before they dispatch a fire, so a second count
 in each process adds nothing but a lock that every submission and every
 finished job must take. It is the default executor of our schedulers; any
-APScheduler executor can still be configured instead.
+APScheduler executor can still be configured instead. (Our schedulers hand the
+fires of this executor, and of APScheduler's own ThreadPoolExecutor, straight
+to its pool's threads; see ``MetronomeSchedulerMixin._submit_to_pool``.)
 """
 
 from __future__ import annotations
