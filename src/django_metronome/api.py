@@ -16,16 +16,13 @@ database at once, and whichever scheduler process is running picks it up::
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from apscheduler.job import Job
-from apscheduler.jobstores.base import ConflictingIdError
 from apscheduler.util import undefined
 
 from .jobstores import DjangoJobStore
 from .schedulers import BackgroundScheduler
-from .triggers import next_fire_time
 
 __all__ = ["add_job"]
 
@@ -75,20 +72,9 @@ def add_job(
         declared=False,
         **trigger_args,
     )
-    defaults = {k: v for k, v in builder._job_defaults.items() if not hasattr(job, k)}
-    if not hasattr(job, "next_run_time"):
-        defaults["next_run_time"] = next_fire_time(
-            job.trigger, None, datetime.now(builder.timezone)
-        )
-    job._modify(**defaults)
-
     store = DjangoJobStore(database)
+    builder.add_jobstore(store, "default")
     store.start(builder, "default")
-    try:
-        store.add_job(job)
-    except ConflictingIdError:
-        if not replace_existing:
-            raise
-        store.update_job(job)
-    job._jobstore_alias = "default"
+    # The scheduler's own path: job defaults, the first fire time, add or replace.
+    builder._real_add_job(job, "default", replace_existing)
     return job
