@@ -1,0 +1,5 @@
+from tests import clock_shift
+
+# METRONOME_CLOCK_SHIFT=+365d runs this process (and, as they import this package
+# too, the subprocesses the tests start) a year ahead: see tests/clock_shift.py.
+clock_shift.start_from_environment()

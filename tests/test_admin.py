@@ -3,6 +3,11 @@ The admin pages, their actions and their permissions, with Django's test client.
 
 Jobs are stored through the job store, as a scheduler would store them; ledger
 rows and scheduler processes are written directly.
+
+The clock stands still at ``NOW`` in every test (``frozen_clock``): the pages judge
+"overdue", "alive" and "in the future" by the clock, the tests compare them with
+fixed dates, and the test client's session must not expire under a test that
+travels to another day.
 """
 
 from __future__ import annotations
@@ -51,6 +56,13 @@ def job_url(job_id: str, view: str = "change") -> str:
 
 def run_url(run_id: int) -> str:
     return reverse("admin:django_metronome_djangojobexecution_change", args=(run_id,))
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock():
+    """Every test of the module runs at ``NOW``, from its first fixture on."""
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
 
 
 @pytest.fixture(autouse=True)
@@ -292,8 +304,7 @@ def test_job_list_filters_and_search(admin_client, add_job, query, expected):
 
 
 def test_job_page_shows_next_fires_in_the_jobs_zone(admin_client, seoul_job):
-    with time_machine.travel(NOW, tick=False):
-        page = text(admin_client.get(job_url(seoul_job.pk)))
+    page = text(admin_client.get(job_url(seoul_job.pk)))
 
     fires = re.findall(r'<td class="metronome-time">(2026-1[12]-\d\d \d\d:\d\d \+09:00)</td>', page)
     assert fires == [
@@ -529,8 +540,7 @@ def test_pause_until_action_asks_for_the_time_then_pauses(admin_client, seoul_jo
 
 def test_resume_computes_the_next_run(admin_client, seoul_job):
     seoul_job.pause(datetime(2027, 1, 1, tzinfo=UTC))
-    with time_machine.travel(NOW, tick=False):
-        response = admin_client.post(job_url(seoul_job.pk, "resume"), follow=True)
+    response = admin_client.post(job_url(seoul_job.pk, "resume"), follow=True)
     job = DjangoJob.objects.get()
     assert job.next_run_time == datetime(2026, 11, 25, 23, 0, tzinfo=UTC)
     assert job.paused_until is None
