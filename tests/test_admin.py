@@ -4,10 +4,10 @@ The admin pages, their actions and their permissions, with Django's test client.
 Jobs are stored through the job store, as a scheduler would store them; ledger
 rows and scheduler processes are written directly.
 
-The clock stands still at ``NOW`` in every test (``frozen_clock``): the pages judge
-"overdue", "alive" and "in the future" by the clock, the tests compare them with
-fixed dates, and the test client's session must not expire under a test that
-travels to another day.
+The clock stands still at ``NOW`` in every test (``frozen_clock``; a test that
+needs time to pass moves it): the pages judge "overdue", "alive" and "in the
+future" by the clock, the tests compare them with fixed dates, and the test
+client's session must not expire under a test that travels to another day.
 """
 
 from __future__ import annotations
@@ -414,10 +414,11 @@ def test_run_now_writes_one_pending_manual_row_and_keeps_the_schedule(admin_clie
     assert LogEntry.objects.get().change_message == f"Asked for a run now (run {run.pk})."
 
 
-def test_run_now_says_when_no_scheduler_can_take_it(admin_client, seoul_job):
+def test_run_now_says_when_no_scheduler_can_take_it(admin_client, seoul_job, frozen_clock):
     response = admin_client.post(job_url(seoul_job.pk, "run"), follow=True)
     assert any("No scheduler process is running" in m for m in messages_of(response))
 
+    frozen_clock.shift(1)  # a run's time is when it was asked for: ask a second later
     live_node(declared=[])
     DjangoJob.objects.filter(pk=seoul_job.pk).update(source=JobSource.CODE)
     response = admin_client.post(job_url(seoul_job.pk, "run"), follow=True)

@@ -21,6 +21,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.cron import CronTrigger
 from django.core.management import call_command
@@ -45,9 +46,12 @@ BERLIN = ZoneInfo("Europe/Berlin")
 SEOUL = ZoneInfo("Asia/Seoul")
 
 #: A daily 02:30 in Berlin from 29 March 2031: its next fires cross the DST change of the
-#: 30th (02:30 does not exist that night, so it fires at 03:00), whenever the tests run.
+#: 30th (02:30 does not exist that night, so it fires at 03:00).
 DAILY_0230 = CronTrigger(hour=2, minute=30, start_date=datetime(2031, 3, 29), timezone=BERLIN)
 MORNING_SEOUL = CronTrigger(hour=8, start_date=datetime(2031, 1, 1), timezone=SEOUL)
+#: The clock of the tests that store jobs (``add``): it stands still before the schedules
+#: above start and before the times the tests pause to, whatever the day the tests run.
+CLOCK = datetime(2030, 11, 30, 12, tzinfo=UTC)
 
 JOB_KEYS = {
     "id",
@@ -118,14 +122,15 @@ def columns(line: str) -> list[str]:
 
 @pytest.fixture
 def add(store, make_job):
-    """Store a job, as a scheduler would; return its row."""
+    """Store a job, as a scheduler would; return its row. The test runs at ``CLOCK``."""
 
     def add(job_id, trigger=None, func=jobs.noop, **options):
         options.setdefault("next_run_time", datetime(2031, 3, 29, 2, 30, tzinfo=BERLIN))
         store.add_job(make_job(func, id=job_id, trigger=trigger or DAILY_0230, **options))
         return DjangoJob.objects.get(pk=job_id)
 
-    return add
+    with time_machine.travel(CLOCK, tick=False):
+        yield add
 
 
 def ledger_row(job_id, run_time, status=ExecutionStatus.SUCCEEDED, **fields):
@@ -456,7 +461,8 @@ def test_run_asks_through_the_database_and_returns_at_once(add):
         "process takes it. The job's schedule does not move.",
         "Follow it with `manage.py metronome history --job nightly`, or ask with --wait.",
     ]
-    data = metronome_json("run", "nightly")
+    with time_machine.travel(CLOCK + timedelta(seconds=1), tick=False):  # a second later
+        data = metronome_json("run", "nightly")
     assert set(data) == RUN_KEYS
     assert data["status"] == "pending"
     assert data["id"] == DjangoJobExecution.objects.latest("id").id
