@@ -8,7 +8,8 @@ scheduler subprocesses the tests start (``-m django ... --settings=tests.setting
 ``-m tests.proc_*``), which inherit the environment (tests/proctools.py passes it
 on). Starting from the package, before any settings are read, also means a process
 that travels on its own (tests/proc_reference.py) nests its travel on top of the
-shift, as tests nest ``time_machine.travel(..., tick=False)`` inside it.
+shift, as tests nest ``time_machine.travel(..., tick=False)`` inside it; and a
+process that travelled before importing the package keeps its own time, unshifted.
 
 The shifted clock is the real one plus the shift, so processes started at different
 moments agree with each other. time-machine leaves ``time.monotonic`` alone: waits
@@ -59,6 +60,10 @@ def start_from_environment() -> None:
         return
     import time_machine
 
+    if getattr(time_machine, "traveller_stack", None):
+        # The process already travels to a time of its own (it started before
+        # importing the tests package): shifting would override that time.
+        return
     time_machine.travel(time.time() + seconds, tick=True).start()
     # time-machine's clock starts ticking at its first reading: read it now, so the
     # shifted clock is the real one plus the shift from here on, in every process.

@@ -45,6 +45,12 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import time_machine
+
+# The legacy scheduler runs at a set day, ticking (the jobs run every second), so
+# that the date job ("once", at `far`) is years ahead whatever the day of the run.
+time_machine.travel(datetime(2026, 11, 24, 12, tzinfo=timezone.utc), tick=True).start()
+
 import django
 django.setup()
 from django.core.management import call_command
