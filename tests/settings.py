@@ -124,6 +124,8 @@ if os.environ.get("METRONOME_TEST_DB_NAME"):
     DATABASES["default"]["NAME"] = os.environ["METRONOME_TEST_DB_NAME"]
 
 STATIC_URL = "/static/"
+# The tests use intervals down to 0.1 s, below the default floor of one second.
+METRONOME = {"MIN_INTERVAL": 0.05}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

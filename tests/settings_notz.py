@@ -4,4 +4,9 @@ from tests.settings import *  # noqa: F403
 
 USE_TZ = False
 TIME_ZONE = "Asia/Seoul"
-METRONOME = {"POLL_INTERVAL": 0.05, "HEARTBEAT_INTERVAL": 0.5, "DEAD_AFTER": 3}
+METRONOME = {
+    "POLL_INTERVAL": 0.05,
+    "HEARTBEAT_INTERVAL": 0.5,
+    "DEAD_AFTER": 3,
+    "MIN_INTERVAL": 0.05,
+}

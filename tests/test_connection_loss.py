@@ -61,7 +61,12 @@ def every_fire_accounted_for(job_id: str, step: timedelta) -> None:
 
 @pytest.fixture
 def scheduler(settings):
-    settings.METRONOME = {"POLL_INTERVAL": 0.1, "HEARTBEAT_INTERVAL": 0.3, "DEAD_AFTER": 3}
+    settings.METRONOME = {
+        "POLL_INTERVAL": 0.1,
+        "HEARTBEAT_INTERVAL": 0.3,
+        "DEAD_AFTER": 3,
+        "MIN_INTERVAL": 0.05,
+    }
     made = BackgroundScheduler(timezone=UTC)
     yield made
     if made.running:

@@ -178,3 +178,39 @@ def test_several_processes_on_sqlite_are_warned_about():
             id=f"h:{pid}", hostname="h", pid=pid, started_at=now, last_heartbeat=now
         )
     assert [e.id for e in checks.check_database(databases=["default"])] == ["django_metronome.W001"]
+
+
+def test_a_bad_declaration_in_a_jobs_module_fails_the_check(tmp_path, monkeypatch, settings):
+    """A cron typo in jobs.py: manage.py check says where and what, without a scheduler."""
+    import sys
+
+    from django_metronome.default import get_scheduler
+
+    package = tmp_path / "typoapp"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "jobs.py").write_text(
+        "from django_metronome import scheduler\n"
+        "\n"
+        "\n"
+        '@scheduler.scheduled_job("cron", day_of_week="MOM", hour=8)\n'
+        "def weekly_report():\n"
+        "    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "typoapp"]
+    pending = len(get_scheduler()._pending_jobs)
+    try:
+        (error,) = checks.check_job_declarations()
+    finally:
+        sys.modules.pop("typoapp", None)
+    assert error.id == "django_metronome.E010"
+    assert error.msg.startswith("The jobs module typoapp.jobs cannot be imported (line 4 of ")
+    assert "the day_of_week field has 'MOM'" in error.msg
+    assert "Did you mean 'mon'?" in error.msg
+    assert not get_scheduler().running
+    assert len(get_scheduler()._pending_jobs) == pending
+
+
+def test_good_jobs_modules_pass_the_check():
+    assert checks.check_job_declarations() == []

@@ -53,6 +53,7 @@ def fast_settings(settings):
         "HEARTBEAT_INTERVAL": 0.2,
         "DEAD_AFTER": 2,
         "SHUTDOWN_TIMEOUT": 2,
+        "MIN_INTERVAL": 0.05,
     }
     RELEASE.clear()
     SEEN.clear()

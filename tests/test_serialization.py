@@ -287,7 +287,7 @@ REFUSED_ARGUMENTS = [
     ),
     (
         {"kwargs": {"by_id": {1: "one"}}},
-        "Job 'téstïd': the key 1 of kwargs['by_id'] is a int, which cannot be stored as JSON. "
+        "Job 'téstïd': the key 1 of kwargs['by_id'] is an int, which cannot be stored as JSON. "
         "Job arguments must be str, int, float, bool, None, or lists and dicts (with str keys) "
         "of those; JSON object keys must be str.",
     ),

@@ -11,6 +11,14 @@ Settings (run by every ``manage.py check``):
 * ``django_metronome.E006``: ``METRONOME["MISFIRE_POLICY"]`` is not a known policy.
 * ``django_metronome.E007``: ``DEAD_AFTER`` is not longer than two heartbeats.
 
+Job declarations (run by every ``manage.py check``, except during ``migrate``):
+
+* ``django_metronome.E010``: the ``jobs`` module of an installed app cannot be
+  imported, usually because a job it declares is refused (a typo in a cron
+  field or a time zone, an interval below ``MIN_INTERVAL``, arguments that
+  are not JSON). The check imports the modules as a scheduler does when it
+  starts (declaring their jobs in memory) without starting one.
+
 Database (run by ``manage.py check --database default``, and by the scheduler
 commands):
 
@@ -31,17 +39,21 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import DatabaseError, connections, router
 
 from .conf import DEFAULTS, conf
+from .crontab import close_zone_names
 from .firing import MISFIRE_POLICIES
 
 #: Settings that must be positive numbers, and whether None is allowed.
@@ -81,11 +93,13 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
+        close = close_zone_names(zone) if isinstance(zone, str) else []
+        suggestion = f"Did you mean {' or '.join(map(repr, close))}? " if close else ""
         errors.append(
             Error(
                 f"The default time zone of jobs, {zone!r}, is not a known IANA time zone.",
-                hint="Set METRONOME['TIME_ZONE'] (or TIME_ZONE) to a name such as 'Asia/Seoul'; "
-                "install the tzdata package if the system has no zone database.",
+                hint=f"{suggestion}Set METRONOME['TIME_ZONE'] (or TIME_ZONE) to a name such as "
+                "'Asia/Seoul'; install the tzdata package if the system has no zone database.",
                 id="django_metronome.E003",
             )
         )
@@ -145,6 +159,51 @@ def _number_errors(raw: dict[str, Any]) -> list[CheckMessage]:
                 )
             )
     return errors
+
+
+@register()
+def check_job_declarations(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Import every installed app's ``jobs`` module, as a scheduler would, and report failures."""
+    if _migrating():
+        return []  # a jobs module may query tables that migrate is about to create
+    from importlib import import_module
+    from importlib.util import find_spec
+
+    errors: list[CheckMessage] = []
+    for app_config in app_configs or apps.get_app_configs():
+        name = f"{app_config.name}.jobs"
+        try:
+            if find_spec(name) is None:
+                continue
+        except (ImportError, ValueError):
+            continue  # not a package: it has no jobs module
+        try:
+            import_module(name)
+        except Exception as exc:
+            errors.append(
+                Error(
+                    f"The jobs module {name} cannot be imported{_where(exc, name)}: "
+                    f"{type(exc).__name__}: {exc}",
+                    hint="Fix the declaration: a scheduler imports this module when it starts, "
+                    "and would fail the same way.",
+                    obj=name,
+                    id="django_metronome.E010",
+                )
+            )
+    return errors
+
+
+def _where(exc: BaseException, module: str) -> str:
+    """`` (line 12 of .../jobs.py)``: the deepest line of the module in the traceback."""
+    path = sys.modules.get(module.rpartition(".")[0])
+    package_dir = os.path.dirname(getattr(path, "__file__", None) or "") or None
+    found = ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if package_dir and frame.filename == os.path.join(package_dir, "jobs.py"):
+            found = f" (line {frame.lineno} of {os.path.relpath(frame.filename)})"
+    return found
 
 
 @register(Tags.database)

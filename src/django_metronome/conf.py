@@ -49,6 +49,12 @@ DEFAULTS: dict[str, Any] = {
     # Modules (besides installed apps and the project's package) whose functions
     # jobs added at run time may call; see django_metronome.allowlist.
     "ALLOWED_MODULES": [],
+    # Shortest interval an interval trigger may have, in seconds: each fire writes a
+    # row to the run history, so a shorter one is refused when the job is added.
+    "MIN_INTERVAL": 1.0,
+    # Management commands, besides runserver and runscheduler, in which a scheduler
+    # started while Django loads the apps (AppConfig.ready()) does start.
+    "START_IN_COMMANDS": [],
 }
 
 
@@ -145,6 +151,14 @@ class Settings:
     @property
     def ALLOWED_MODULES(self) -> list[str]:
         return list(self._get("ALLOWED_MODULES") or [])
+
+    @property
+    def MIN_INTERVAL(self) -> float:
+        return float(self._get("MIN_INTERVAL"))
+
+    @property
+    def START_IN_COMMANDS(self) -> list[str]:
+        return list(self._get("START_IN_COMMANDS") or [])
 
     @property
     def DATETIME_FORMAT(self) -> str:

@@ -75,6 +75,46 @@ class CronError(ValueError):
 # --- time zones ------------------------------------------------------------------
 
 
+@functools.cache
+def _zone_names() -> dict[str, str]:
+    """Every IANA zone name this machine knows, by its lower-case form."""
+    from zoneinfo import available_timezones
+
+    return {name.lower(): name for name in available_timezones()}
+
+
+def close_zone_names(name: str, n: int = 3) -> list[str]:
+    """Known IANA zone names close to ``name`` (a typo, a wrong case), best first."""
+    import difflib
+
+    names = _zone_names()
+    lowered = name.strip().lower()
+    exact = names.get(lowered)
+    if exact is not None and exact != name:
+        return [exact]
+    if "/" not in lowered:
+        # "Seoul": a city without its area.
+        by_city = sorted(key for key in names if key.rpartition("/")[2] == lowered)
+        if by_city:
+            return [names[key] for key in by_city[:n]]
+    scored = sorted(
+        ((difflib.SequenceMatcher(None, lowered, key).ratio(), key) for key in names),
+        reverse=True,
+    )
+    best = scored[0][0] if scored else 0.0
+    # Only the names about as close as the best one, and only if that one is close.
+    return [names[key] for ratio, key in scored[:n] if ratio >= max(0.75, best - 0.05)]
+
+
+def unknown_zone_message(name: object) -> str:
+    """Why ``name`` is not a time zone, with the closest known names if there are any."""
+    message = f"Unknown time zone {name!r}"
+    close = close_zone_names(name) if isinstance(name, str) else []
+    if close:
+        return f"{message}; did you mean {' or '.join(map(repr, close))}?"
+    return f"{message}; use an IANA name such as 'Europe/Berlin' or 'UTC'."
+
+
 def as_zoneinfo(value: str | tzinfo | None, *, default: str = "UTC") -> ZoneInfo:
     """
     Return the IANA zone named by ``value`` (a name, a ZoneInfo, UTC, or None for ``default``).
@@ -104,9 +144,7 @@ def as_zoneinfo(value: str | tzinfo | None, *, default: str = "UTC") -> ZoneInfo
     try:
         return ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise CronError(
-            f"Unknown time zone {value!r}; use an IANA name such as 'Europe/Berlin' or 'UTC'."
-        ) from None
+        raise CronError(unknown_zone_message(value)) from None
 
 
 # --- parsing ---------------------------------------------------------------------

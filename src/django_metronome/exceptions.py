@@ -40,7 +40,8 @@ class UnserializableArgument(SerializationError):
         if type(value).__module__ == "builtins":
             type_name = type(value).__qualname__
         message = (
-            f"Job {job_id!r}: {path} is a {type_name}, which cannot be stored as JSON. "
+            f"Job {job_id!r}: {path} is {_article(type_name)} {type_name}, which cannot be "
+            "stored as JSON. "
             "Job arguments must be str, int, float, bool, None, or lists and dicts (with "
             "str keys) of those"
         )
@@ -48,6 +49,11 @@ class UnserializableArgument(SerializationError):
         super().__init__(message)
         self.job_id = job_id
         self.path = path
+
+
+def _article(word: str) -> str:
+    """The article before a type name: an object, an int, a datetime.datetime, a uuid.UUID."""
+    return "an" if word[:1].lower() in ("a", "e", "i", "o") else "a"
 
 
 class UnserializableTrigger(SerializationError):

@@ -75,7 +75,7 @@ from django.apps import apps
 from django.db import OperationalError, connections
 from tzlocal import get_localzone
 
-from . import claims, nodes, retention
+from . import claims, nodes, retention, validation
 from .claims import ClaimBatch, Fire, Outcome
 from .conf import conf
 from .context import FireContext, _current
@@ -288,9 +288,22 @@ class MetronomeSchedulerMixin:
         return ThreadPoolExecutor(conf.WORKERS)
 
     def _create_trigger(self, trigger: Any, trigger_args: dict[str, Any]) -> BaseTrigger:
+        """
+        APScheduler's trigger factory, plus crontab strings, refusing bad triggers at once.
+
+        A wrong keyword argument is named with its value and close right names,
+        as a crontab string's errors are; an interval below MIN_INTERVAL, one
+        that does not move forward, and a start after the end are refused.
+        """
         if isinstance(trigger, str) and (trigger.startswith("@") or " " in trigger.strip()):
             trigger_args = {"expression": trigger, **trigger_args}
             trigger = "crontab"
+        known = {**self._trigger_plugins, **self._trigger_classes}  # type: ignore[attr-defined]
+        return validation.create_trigger(
+            self._build_trigger, trigger, dict(trigger_args), known, conf.MIN_INTERVAL
+        )
+
+    def _build_trigger(self, trigger: Any, trigger_args: dict[str, Any]) -> BaseTrigger:
         if trigger == "crontab":
             trigger_args.setdefault("timezone", self.timezone)  # type: ignore[attr-defined]
             return CrontabTrigger(**trigger_args)
@@ -411,6 +424,7 @@ class MetronomeSchedulerMixin:
         A ``declared`` job without an id gets a stable one (its function's
         qualified name); a run-time job a random one, as in APScheduler.
         """
+        validation.check_job_id(id)  # an empty id would silently become a random one
         job_id = id
         if job_id is None:
             job_id = self._stable_id(func) if declared else uuid4().hex

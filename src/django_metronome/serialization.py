@@ -441,6 +441,15 @@ class MetronomeJob(Job):
     __slots__ = ("misfire_policy",)
 
     def _modify(self, **changes: Any) -> None:
+        # Refused here, before any query, whichever way the job is built or changed
+        # (add_job, scheduled_job, modify_job, reschedule_job).
+        from .conf import conf  # deferred: this module is usable without Django set up
+        from .validation import check_length, check_trigger
+
+        for field in ("id", "name"):
+            check_length(field, changes.get(field))
+        if isinstance(changes.get("trigger"), BaseTrigger):
+            check_trigger(changes["trigger"], conf.MIN_INTERVAL)
         if "misfire_policy" in changes:
             policy = changes.pop("misfire_policy")
             if policy is not None and policy not in MISFIRE_POLICIES:
@@ -491,6 +500,10 @@ def encode_job(job: Job, *, func_ref: str | None = None) -> tuple[str, JSONDict]
     processes' registry, so its function needs no importable reference and
     ``func_ref`` only names it.
     """
+    from .validation import check_length
+
+    for field in ("id", "name"):
+        check_length(field, getattr(job, field, None))  # the same message on every database
     if func_ref is None:
         func_ref = func_reference(job)
     args, kwargs = check_json_arguments(job.id, job.args, job.kwargs)
