@@ -26,6 +26,7 @@ differences, each made on purpose:
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import functools
 import inspect
@@ -58,7 +59,7 @@ from apscheduler.executors.base import MaxInstancesReachedError
 from apscheduler.executors.pool import ThreadPoolExecutor as _APSThreadPoolExecutor
 from apscheduler.job import Job
 from apscheduler.jobstores.base import ConflictingIdError
-from apscheduler.schedulers import SchedulerNotRunningError
+from apscheduler.schedulers import SchedulerAlreadyRunningError, SchedulerNotRunningError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler as _AsyncIOScheduler
 from apscheduler.schedulers.asyncio import run_in_event_loop
 from apscheduler.schedulers.background import BackgroundScheduler as _BackgroundScheduler
@@ -75,7 +76,7 @@ from django.apps import apps
 from django.db import OperationalError, connections
 from tzlocal import get_localzone
 
-from . import claims, nodes, retention, validation
+from . import autostart, claims, nodes, retention, validation
 from .claims import ClaimBatch, Fire, Outcome
 from .conf import conf
 from .context import FireContext, _current
@@ -993,7 +994,19 @@ def _qualified_name(func: Any) -> str:
 class BlockingScheduler(MetronomeSchedulerMixin, _BlockingScheduler):
     """Runs the loop in the calling thread: ``start()`` returns after ``shutdown()``."""
 
-    def start(self, paused: bool = False) -> None:
+    def start(self, paused: bool = False, *, force: bool = False) -> None:
+        """
+        Run the loop in this thread until ``shutdown()``.
+
+        Called while Django loads the apps, it follows the rules of
+        :func:`django_metronome.autostart.decide_while_loading` (``force``
+        overrides them). A scheduler already running raises
+        ``SchedulerAlreadyRunningError`` before anything changes.
+        """
+        if self.state != STATE_STOPPED:
+            raise SchedulerAlreadyRunningError
+        if not apps.ready and not autostart.may_start_while_loading(self, force):
+            return
         self._start_services()
         try:
             super().start(paused)
@@ -1011,16 +1024,31 @@ class BlockingScheduler(MetronomeSchedulerMixin, _BlockingScheduler):
 class BackgroundScheduler(MetronomeSchedulerMixin, _BackgroundScheduler):
     """Runs the loop in a daemon thread: ``start()`` returns at once."""
 
-    def start(self, paused: bool = False) -> None:
+    #: A start() made while the apps loaded waits for them in a thread.
+    _start_pending = False
+
+    def start(self, paused: bool = False, *, force: bool = False) -> None:
         """
         Start the loop in its thread and return.
 
-        Called from ``AppConfig.ready()`` (the brief's reference usage), before
-        Django has finished loading apps, the start (which writes the declared
-        jobs) waits in a thread until it has: Django discourages touching the
-        database during app initialisation. Any error is then logged.
+        Called from ``AppConfig.ready()`` (the brief's reference usage), while
+        Django loads the apps, it starts only where the rules of
+        :func:`django_metronome.autostart.decide_while_loading` say a
+        scheduler should run: in server processes and ``runscheduler``, not in
+        ``migrate``, ``shell`` or the autoreloader's parent; one log line says
+        why not, and ``force=True`` overrides. The start (which writes the
+        declared jobs) then waits in a thread until the apps are loaded:
+        Django discourages touching the database during app initialisation.
+        Any error is then logged, and the scheduler stops when the process
+        exits. A scheduler already running (or about to) raises
+        ``SchedulerAlreadyRunningError`` before anything changes.
         """
+        if self.state != STATE_STOPPED or self._start_pending:
+            raise SchedulerAlreadyRunningError
         if not apps.ready:
+            if not autostart.may_start_while_loading(self, force):
+                return
+            self._start_pending = True
             threading.Thread(
                 target=self._start_when_apps_ready,
                 args=(paused,),
@@ -1041,7 +1069,11 @@ class BackgroundScheduler(MetronomeSchedulerMixin, _BackgroundScheduler):
         while not apps.ready:
             time.sleep(0.01)
         try:
+            self._start_pending = False
             self.start(paused)
+            # A process that exits cleanly (runserver reloading after a code change, a
+            # worker on SIGTERM) lets running jobs finish and marks its node stopped.
+            atexit.register(autostart.stop_at_exit, self)
         except Exception:
             logger.exception("The scheduler started from AppConfig.ready() could not start.")
         finally:
@@ -1099,7 +1131,17 @@ class AsyncIOScheduler(MetronomeSchedulerMixin, _AsyncIOScheduler):
             return method(*args, **kwargs)
         return self._db_thread.submit(method, *args, **kwargs).result()
 
-    def start(self, paused: bool = False) -> None:
+    def start(self, paused: bool = False, *, force: bool = False) -> None:
+        """
+        Start on the event loop; called while Django loads the apps, it follows
+        the rules of :func:`django_metronome.autostart.decide_while_loading`
+        (``force`` overrides them). A scheduler already running raises
+        ``SchedulerAlreadyRunningError`` before anything changes.
+        """
+        if self.state != STATE_STOPPED:
+            raise SchedulerAlreadyRunningError
+        if not apps.ready and not autostart.may_start_while_loading(self, force):
+            return
         if self._db_thread is None:
             self._db_thread = concurrent.futures.ThreadPoolExecutor(
                 1, thread_name_prefix="metronome-db"
