@@ -61,18 +61,34 @@ class UnserializableTrigger(SerializationError):
 
 
 class ForbiddenFunction(MetronomeError, PermissionError):
-    """A job added at run time names a function outside the allowed modules."""
+    """
+    A job added at run time names something it may not call.
 
-    def __init__(self, job_id: str, func_ref: str) -> None:
+    Either the reference's module is outside the allowed modules, or the
+    reference leads somewhere else than a function defined in that module (an
+    attribute hop through another module, a builtin, a dunder attribute, an
+    alias): ``why`` says which.
+    """
+
+    def __init__(self, job_id: str, func_ref: str, why: str = "") -> None:
         module = func_ref.partition(":")[0]
-        super().__init__(
-            f"Job {job_id!r} calls {func_ref}, which is not in an installed app, the "
-            f"project's package or METRONOME['ALLOWED_MODULES']. If this is your code, "
-            f"add {module!r} (or its package) to METRONOME['ALLOWED_MODULES']; a job "
-            "declared in code (before the scheduler starts) needs no such permission."
-        )
+        if why:
+            message = (
+                f"Job {job_id!r} calls {func_ref}, which is refused: {why}. A job added at "
+                "run time may only call a function or class defined, under that very name, "
+                "in an allowed module: reference it as 'module:qualname' where it is defined."
+            )
+        else:
+            message = (
+                f"Job {job_id!r} calls {func_ref}, which is not in an installed app, the "
+                f"project's package or METRONOME['ALLOWED_MODULES']. If this is your code, "
+                f"add {module!r} (or its package) to METRONOME['ALLOWED_MODULES']; a job "
+                "declared in code (before the scheduler starts) needs no such permission."
+            )
+        super().__init__(message)
         self.job_id = job_id
         self.func_ref = func_ref
+        self.why = why
 
 
 class JobStateError(MetronomeError, ValueError):

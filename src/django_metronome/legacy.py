@@ -36,13 +36,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.jobstores.base import ConflictingIdError
-from apscheduler.util import ref_to_obj
 from django.conf import settings
 from django.db import connections
 from django.utils.dateparse import parse_datetime
 
-from .allowlist import is_allowed
-from .exceptions import MetronomeError, SerializationError
+from .allowlist import resolve as resolve_allowed
+from .exceptions import ForbiddenFunction, MetronomeError, SerializationError
 from .jobstores import DjangoJobStore
 from .models import DjangoJob, DjangoJobExecution, ExecutionStatus, JobSource
 from .serialization import MetronomeJob, encode_job
@@ -306,15 +305,17 @@ class LegacyImport:
         state = load_job_state(data)
         self._names[job_id] = state.get("name") or ""
         func_ref = state["func"]
-        if not is_allowed(func_ref):
+        try:
+            func = resolve_allowed(job_id, func_ref)
+        except ForbiddenFunction as exc:
+            if exc.why:
+                raise NotImportable(f"its function {func_ref} is refused: {exc.why}") from None
             module = func_ref.partition(":")[0]
             raise NotImportable(
                 f"its function {func_ref} is not in an installed app, the project's package "
                 f"or METRONOME['ALLOWED_MODULES'] (add {module!r} there if it is your code)"
-            )
-        try:
-            func = ref_to_obj(func_ref)
-        except Exception as exc:
+            ) from None
+        except LookupError as exc:
             cause = exc.__cause__ or exc
             raise NotImportable(
                 f"its function {func_ref} cannot be imported: {type(cause).__name__}: {cause}"
