@@ -9,7 +9,12 @@ class MetronomeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+
         from . import checks  # noqa: F401  (registers the system checks)
         from .autostart import maybe_autostart
+        from .sqlite import prepare_connection
 
+        # SQLite without OPTIONS: the scheduler's threads wait for the write lock.
+        connection_created.connect(prepare_connection, dispatch_uid="django_metronome.sqlite")
         maybe_autostart()

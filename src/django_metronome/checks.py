@@ -26,8 +26,9 @@ commands):
 * ``django_metronome.E009``: the database cannot skip locked rows (MariaDB
   older than 10.6, MySQL older than 8.0), which coordination needs.
 * ``django_metronome.W001``: SQLite is shared by more than one live scheduler
-  process: it works (claims take the database's write lock in turn), but
-  SQLite has no row locks and every claim waits for every other.
+  process (counting the one ``runscheduler`` is starting): it works (claims
+  take the database's write lock in turn), but SQLite has no row locks and
+  every claim waits for every other.
 * ``django_metronome.W002``: the job tables' migrations are not all applied.
   ``runscheduler`` refuses to start until they are.
 
@@ -42,7 +43,8 @@ import math
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -270,11 +272,26 @@ def _migration_errors(alias: str) -> list[CheckMessage]:
     ]
 
 
+#: Scheduler processes this process is about to start (see :func:`starting_scheduler`).
+_starting = 0
+
+
+@contextmanager
+def starting_scheduler() -> Iterator[None]:
+    """Count the scheduler this process is about to start in the checks run meanwhile."""
+    global _starting
+    _starting += 1
+    try:
+        yield
+    finally:
+        _starting -= 1
+
+
 def _sqlite_warnings(alias: str) -> list[CheckMessage]:
     from .models import SchedulerNode
     from .util import utcnow
 
-    live = (
+    live = _starting + (
         SchedulerNode.objects.using(alias)
         .alive(utcnow(), timedelta(seconds=conf.DEAD_AFTER))
         .count()

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ... import checks
 from ...autostart import migrations_applied
 from ...conf import conf
 from ...default import autodiscover, get_scheduler
@@ -46,8 +47,10 @@ class Command(BaseCommand):
         self._configure_logging(options["verbosity"])
         autodiscover()
         scheduler = get_scheduler()
-        # A database that cannot skip locked rows, or is not migrated: say so now.
-        self.check(databases=[scheduler.database])
+        # A database that cannot skip locked rows, or is not migrated, or a SQLite
+        # file another scheduler process uses already (W001): say so now.
+        with checks.starting_scheduler():
+            self.check(databases=[scheduler.database])
         if not migrations_applied():
             raise CommandError(
                 "django_metronome's migrations are not applied to database "
