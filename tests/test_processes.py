@@ -22,7 +22,13 @@ from apscheduler.triggers.date import DateTrigger
 from django.db import InterfaceError, OperationalError, connection
 
 from django_metronome.jobstores import DjangoJobStore
-from django_metronome.models import DjangoJob, DjangoJobExecution, ExecutionStatus, SchedulerNode
+from django_metronome.models import (
+    FINAL_STATUSES,
+    DjangoJob,
+    DjangoJobExecution,
+    ExecutionStatus,
+    SchedulerNode,
+)
 from django_metronome.util import close_connection
 from tests.conftest import wait_for
 from tests.proctools import duplicates
@@ -30,7 +36,7 @@ from tests.testapp.models import FireRecord
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-FINAL = [s for s in ExecutionStatus.values if s != ExecutionStatus.RUNNING]
+FINAL = [status.value for status in FINAL_STATUSES]
 
 
 def reconnecting(query):

@@ -261,8 +261,6 @@ class DjangoJobAdmin(OnJobDatabase, admin.ModelAdmin):
                 "fields": [
                     "created",
                     "updated",
-                    "claimed_by",
-                    "claim_expires",
                     "quarantined",
                     "quarantine_reason",
                     "orphaned",
@@ -279,7 +277,6 @@ class DjangoJobAdmin(OnJobDatabase, admin.ModelAdmin):
         "state_json",
         "created",
         "updated",
-        "claim_expires",
         "quarantined",
         "orphaned",
     ]
@@ -435,10 +432,6 @@ class DjangoJobAdmin(OnJobDatabase, admin.ModelAdmin):
     @admin.display(description="updated")
     def updated(self, obj: DjangoJob) -> str:
         return format_instant(obj.updated_at)
-
-    @admin.display(description="claim expires")
-    def claim_expires(self, obj: DjangoJob) -> str:
-        return format_instant(obj.claim_expires_at)
 
     @admin.display(description="quarantined at")
     def quarantined(self, obj: DjangoJob) -> str:

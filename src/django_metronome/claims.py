@@ -32,10 +32,17 @@ from zoneinfo import ZoneInfo
 from apscheduler.job import Job
 from django.conf import settings
 from django.db import IntegrityError, connections, models, transaction
-from django.db.models import F, Field, Q
+from django.db.models import Exists, F, Field, OuterRef, Q
 
 from .firing import FirePlan
-from .models import DjangoJob, DjangoJobExecution, ExecutionStatus, format_exception
+from .models import (
+    ACTIVE_STATUSES,
+    OPEN_STATUSES,
+    DjangoJob,
+    DjangoJobExecution,
+    ExecutionStatus,
+    format_exception,
+)
 from .util import from_db, to_db
 
 logger = logging.getLogger("django_metronome.claims")
@@ -72,12 +79,14 @@ def write_transaction(using: str) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Fire:
-    """One fire of a job, claimed and recorded as running."""
+    """One fire of a job, claimed in the ledger (not started yet)."""
 
     execution_id: int
     run_time: datetime
     #: It misfired (later than its grace time) but its policy runs it anyway.
     late: bool = False
+    #: Its job's schedule has ended: the job row goes once this fire has finished.
+    ended: bool = False
 
 
 @dataclass
@@ -127,8 +136,10 @@ def claim_due_fires(
     transaction, while the job rows are locked.
     """
     batch = ClaimBatch()
+    if limit <= 0:
+        return batch
     with write_transaction(using):
-        jobs_table = DjangoJob.objects.using(using)
+        jobs_table = DjangoJob.all_rows.using(using)
         rows = list(
             jobs_table.due(to_db(now))
             .runnable_by(declared)
@@ -151,8 +162,9 @@ def claim_due_fires(
             )
         ids = _insert(using, entries)
         for job in jobs:
+            ended = plans[job.id].next_run_time is None
             fires = [
-                Fire(ids[(job.id, run_time)], run_time, late)
+                Fire(ids[(job.id, run_time)], run_time, late, ended)
                 for run_time, late in runs[job.id]
                 if (job.id, run_time) in ids
             ]
@@ -198,17 +210,22 @@ def claim_manual_fires(
     *, using: str, node: str, now: datetime, limit: int, declared: Iterable[str], load: Loader
 ) -> ClaimBatch:
     """
-    Take the "run now" requests (pending ledger rows) of jobs this process can run.
+    Take the pending fires of jobs this process can run: "run now" requests,
+    and fires handed back by a process that died (or stopped) before it
+    started them.
 
     In one transaction, as for scheduled fires: the pending rows are locked
-    (skipping those another process is taking), each becomes running here, or
+    (skipping those another process is taking), each becomes claimed here, or
     skipped when the job already has ``max_instances`` running, or failed when
-    the job was removed meanwhile. The jobs' schedules are not touched.
+    the job was removed meanwhile. The jobs' schedules are not touched. A
+    fire of a job whose schedule has ended (whose row waits for it) runs too.
     """
     batch = ClaimBatch()
+    if limit <= 0:
+        return batch
     with write_transaction(using):
         ledger = DjangoJobExecution.objects.using(using)
-        jobs_table = DjangoJob.objects.using(using)
+        jobs_table = DjangoJob.all_rows.using(using)
         runnable = jobs_table.loadable().runnable_by(declared).values("id")
         requests = list(
             ledger.pending()
@@ -226,14 +243,9 @@ def claim_manual_fires(
         if not requests:
             return batch
         batch.full = len(requests) >= limit
-        jobs = {
-            job.id: job
-            for job in load(
-                jobs_table.filter(pk__in={job_id for _, job_id, _ in requests}).values_list(
-                    *LOAD_COLUMNS
-                )
-            )
-        }
+        wanted = jobs_table.filter(pk__in={job_id for _, job_id, _ in requests})
+        jobs = {job.id: job for job in load(wanted.values_list(*LOAD_COLUMNS))}
+        ended = set(wanted.filter(ended_at__isnull=False).values_list("id", flat=True))
         running, _ = _ledger_state(ledger, {job_id: FirePlan((), (), (), None) for job_id in jobs})
         taken, skipped = [], []
         for pk, job_id, run_time in requests:
@@ -246,9 +258,10 @@ def claim_manual_fires(
                 continue
             running[job_id] += 1
             taken.append(pk)
-            batch.claimed.append(ClaimedJob(job, [Fire(pk, from_db(run_time))]))
+            fire = Fire(pk, from_db(run_time), ended=job_id in ended)
+            batch.claimed.append(ClaimedJob(job, [fire]))
         ledger.filter(pk__in=taken).update(
-            status=ExecutionStatus.RUNNING, node=node, claimed_at=to_db(now)
+            status=ExecutionStatus.CLAIMED, node=node, claimed_at=to_db(now)
         )
         ledger.filter(pk__in=skipped).update(
             status=ExecutionStatus.SKIPPED,
@@ -287,9 +300,9 @@ def _ledger_state(
 ) -> tuple[Counter[str], set[tuple[str, datetime]]]:
     """
     What the ledger already holds for this batch, in one query: how many fires
-    of each job are running (for ``max_instances``, across processes), and
-    which of the planned fires already have a row (they are not dispatched
-    again: a job re-added at a time it already fired, say).
+    of each job are claimed or running (for ``max_instances``, across
+    processes), and which of the planned fires already have a row (they are
+    not dispatched again: a job re-added at a time it already fired, say).
     """
     if not plans:
         return Counter(), set()
@@ -297,14 +310,15 @@ def _ledger_state(
     # job rows are locked and not advanced yet): rows from there on are the only
     # ones that can collide, and normally there are none. Compared in the
     # database, rather than as hundreds of times sent along.
+    active = [status.value for status in ACTIVE_STATUSES]
     rows = ledger.filter(
-        Q(status=ExecutionStatus.RUNNING) | Q(run_time__gte=F("job__next_run_time")),
+        Q(status__in=active) | Q(run_time__gte=F("job__next_run_time")),
         job_id__in=list(plans),
     ).values_list("job_id", "run_time", "status")
     running: Counter[str] = Counter()
     recorded = set()
     for job_id, run_time, status in rows:
-        if status == ExecutionStatus.RUNNING:
+        if status in active:
             running[job_id] += 1
         recorded.add((job_id, from_db(run_time)))
     return running, recorded
@@ -385,7 +399,7 @@ def _ledger_entries(
             if entry(run_time, ExecutionStatus.SKIPPED, reason=reason, finished_at=now):
                 batch.skipped.append((job.id, run_time, reason))
             continue
-        if entry(run_time, ExecutionStatus.RUNNING):
+        if entry(run_time, ExecutionStatus.CLAIMED):
             room -= 1
             late = grace is not None and now - run_time > grace
             dispatch.append((run_time, late))
@@ -497,6 +511,9 @@ def _advance(
     now: datetime,
     batch: ClaimBatch,
 ) -> None:
+    # A job whose schedule ended keeps its row, hidden, until its last fire has
+    # finished: if this process dies before starting that fire, another one
+    # runs it from the row (see nodes.release).
     finished = [job.id for job in jobs if plans[job.id].next_run_time is None]
     moving = [
         DjangoJob(
@@ -508,7 +525,9 @@ def _advance(
     if moving:
         jobs_table.bulk_update(moving, ["next_run_time", "updated_at"])
     if finished:
-        jobs_table.filter(pk__in=finished).delete()
+        jobs_table.filter(pk__in=finished).update(
+            ended_at=to_db(now), next_run_time=None, updated_at=to_db(now)
+        )
         batch.removed.extend(finished)
 
 
@@ -537,14 +556,17 @@ class Outcome:
     exception: str = ""
     traceback: str = ""
     reason: str = ""
+    #: Its job's id, and whether the job's schedule had ended (its row then goes).
+    job_id: str = ""
+    ended: bool = False
 
 
 def record_outcomes(using: str, outcomes: list[Outcome]) -> int:
     """
     Write a batch of outcomes to their ledger rows, in one round of statements.
 
-    Only rows still running (or marked interrupted by a process that presumed
-    this one dead) are updated: what really happened wins over a presumption,
+    Only rows still claimed or running (or marked interrupted by a process that
+    presumed this one dead) are updated: what really happened wins over a presumption,
     and nothing else is ever overwritten. An outcome without a reason keeps
     the row's (a "run now" request says who asked).
     """
@@ -559,7 +581,73 @@ def record_outcomes(using: str, outcomes: list[Outcome]) -> int:
             columns += ["reason"] * with_reason
             columns += ["started_at", "duration", "lateness"] * timed
             updated += _update_rows(using, columns, [_values(o, columns) for o in group])
+    ended = {outcome.job_id for outcome in outcomes if outcome.ended and outcome.job_id}
+    if ended:
+        delete_ended_jobs(using, ended)
     return updated
+
+
+def delete_ended_jobs(using: str, job_ids: Iterable[str] | None = None) -> int:
+    """
+    Delete the rows of jobs whose schedule ended and whose fires have all finished.
+
+    ``job_ids`` limits the look to those jobs (the ones whose fires just
+    finished); without it, every ended job is looked at.
+    """
+    open_fires = DjangoJobExecution.objects.using(using).filter(
+        job_id=OuterRef("pk"), status__in=[status.value for status in OPEN_STATUSES]
+    )
+    rows = DjangoJob.all_rows.using(using).filter(ended_at__isnull=False)
+    if job_ids is not None:
+        rows = rows.filter(pk__in=list(job_ids))
+    deleted, _ = rows.exclude(Exists(open_fires)).delete()
+    return deleted
+
+
+def start_fires(using: str, node: str, ids: Sequence[int], now: datetime) -> list[int]:
+    """
+    Mark claimed fires started, just before a worker calls them; return the ids marked.
+
+    Only rows still claimed by ``node`` change: a fire handed back to others
+    (its process was presumed dead meanwhile) is not started here, so it
+    cannot run twice. One statement for the whole group.
+    """
+    if not ids:
+        return []
+    connection = connections[using]
+    meta = DjangoJobExecution._meta
+    quote = connection.ops.quote_name
+    started = _fields(["started_at"])[0]
+    adapt = _adapter(connection, started)
+    when = adapt(now) if adapt is not None else now
+    # Only names from the model's own metadata are formatted in; values are parameters.
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET {quote('status')} = %s, "  # noqa: S608
+        f"{quote(str(started.column))} = %s WHERE {quote(_pk_column())} IN "
+        f"({', '.join(['%s'] * len(ids))}) AND {quote('status')} = %s AND {quote('node')} = %s"
+    )
+    params = [
+        ExecutionStatus.RUNNING.value,
+        when,
+        *ids,
+        ExecutionStatus.CLAIMED.value,
+        node,
+    ]
+    returning = connection.vendor == "postgresql"
+    if returning:
+        sql += f" RETURNING {quote(_pk_column())}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if returning:
+            return [pk for (pk,) in cursor.fetchall()]
+        if cursor.rowcount == len(ids):
+            return list(ids)
+    # Some were not ours any more: which ones are, now?
+    return list(
+        DjangoJobExecution.objects.using(using)
+        .filter(pk__in=list(ids), status=ExecutionStatus.RUNNING, node=node)
+        .values_list("pk", flat=True)
+    )
 
 
 def _values(outcome: Outcome, columns: list[str]) -> tuple[Any, ...]:
@@ -574,6 +662,14 @@ def _values(outcome: Outcome, columns: list[str]) -> tuple[Any, ...]:
         *(derived[c] if c in derived else getattr(outcome, c) for c in columns),
         outcome.execution_id,
     )
+
+
+#: The statuses an outcome may overwrite: its own fire's, or a presumption of its death.
+_OUTCOME_TARGETS = (
+    ExecutionStatus.CLAIMED.value,
+    ExecutionStatus.RUNNING.value,
+    ExecutionStatus.INTERRUPTED.value,
+)
 
 
 def _update_rows(using: str, columns: list[str], rows: list[tuple[Any, ...]]) -> int:
@@ -596,12 +692,11 @@ def _update_rows(using: str, columns: list[str], rows: list[tuple[Any, ...]]) ->
             f"UPDATE {table} SET "  # noqa: S608
             + ", ".join(f"{name} = v.{name}" for name in names)
             + f" FROM {_unnest(connection, [*fields, meta.pk])} AS v({', '.join(names)}, {pk})"
-            + f" WHERE {table}.{pk} = v.{pk} AND {table}.{quote('status')} IN (%s, %s)"
+            + f" WHERE {table}.{pk} = v.{pk} AND {table}.{quote('status')} IN (%s, %s, %s)"
         )
         params: list[Any] = [
             *_columns(connection, [*fields, meta.pk], [list(row) for row in rows]),
-            ExecutionStatus.RUNNING.value,
-            ExecutionStatus.INTERRUPTED.value,
+            *_OUTCOME_TARGETS,
         ]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
@@ -610,7 +705,7 @@ def _update_rows(using: str, columns: list[str], rows: list[tuple[Any, ...]]) ->
     sql = (
         f"UPDATE {quote(meta.db_table)} SET "  # noqa: S608
         + ", ".join(f"{quote(str(field.column))} = %s" for field in fields)
-        + f" WHERE {quote(_pk_column())} = %s AND {quote('status')} IN (%s, %s)"
+        + f" WHERE {quote(_pk_column())} = %s AND {quote('status')} IN (%s, %s, %s)"
     )
     adapters = [_adapter(connection, field) for field in fields]
     params = [
@@ -620,8 +715,7 @@ def _update_rows(using: str, columns: list[str], rows: list[tuple[Any, ...]]) ->
                 for adapt, value in zip(adapters, row[:-1], strict=True)
             ),
             row[-1],
-            ExecutionStatus.RUNNING.value,
-            ExecutionStatus.INTERRUPTED.value,
+            *_OUTCOME_TARGETS,
         ]
         for row in rows
     ]
@@ -670,7 +764,7 @@ def _db_time(value: Any) -> Any:
 def next_due_time(*, using: str, declared: Iterable[str]) -> datetime | None:
     """The earliest next run time among the jobs this process can run."""
     value = (
-        DjangoJob.objects.using(using)
+        DjangoJob.all_rows.using(using)
         .loadable()
         .runnable_by(declared)
         .filter(next_run_time__isnull=False)

@@ -49,6 +49,13 @@ DEFAULTS: dict[str, Any] = {
     # Modules (besides installed apps and the project's package) whose functions
     # jobs added at run time may call; see django_metronome.allowlist.
     "ALLOWED_MODULES": [],
+    # Whose clock decides when a fire is due: "database" (the database server's,
+    # measured by each scheduler process at every heartbeat; see
+    # django_metronome.clock) or "local" (each process's own).
+    "CLOCK": "database",
+    # Seconds of clock offset between a scheduler process and the database beyond
+    # which it is reported (log, dashboard, metronome health, system check W004).
+    "MAX_CLOCK_OFFSET": 1.0,
     # Shortest interval an interval trigger may have, in seconds: each fire writes a
     # row to the run history, so a shorter one is refused when the job is added.
     "MIN_INTERVAL": 1.0,
@@ -159,6 +166,14 @@ class Settings:
     @property
     def START_IN_COMMANDS(self) -> list[str]:
         return list(self._get("START_IN_COMMANDS") or [])
+
+    @property
+    def CLOCK(self) -> str:
+        return str(self._get("CLOCK"))
+
+    @property
+    def MAX_CLOCK_OFFSET(self) -> float:
+        return float(self._get("MAX_CLOCK_OFFSET"))
 
     @property
     def DATETIME_FORMAT(self) -> str:

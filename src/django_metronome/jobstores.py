@@ -43,11 +43,10 @@ from apscheduler.events import (
 from apscheduler.job import Job
 from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLookupError
 from apscheduler.schedulers.base import BaseScheduler
-from apscheduler.util import ref_to_obj
 from django import db
 from django.db import IntegrityError, connections, router, transaction
 
-from .allowlist import check_allowed
+from . import allowlist
 from .claims import LOAD_COLUMNS, write_transaction
 from .conf import conf
 from .models import (
@@ -174,6 +173,8 @@ class DjangoJobStore(BaseJobStore):
             with transaction.atomic(using=self.database):
                 self.jobs.create(id=job_id, **row)
         except IntegrityError:
+            if self._replace_ended(job_id, row):
+                return
             # A retry after a lost commit acknowledgement finds its own row:
             # that is success, not a conflict.
             existing = self.jobs.filter(pk=job_id).values("pk", *row).first()
@@ -181,6 +182,31 @@ class DjangoJobStore(BaseJobStore):
             if existing is not None and existing.pop("pk") == job_id and existing == row:
                 return
             raise ConflictingIdError(job_id) from None
+
+    def _replace_ended(self, job_id: str, row: dict[str, Any]) -> bool:
+        """
+        Take over the row of a job whose schedule ended (a one-shot job that fired
+        and whose fire has not finished yet): for its users the job is gone, and
+        the id is free again. Return False if there is no such row.
+        """
+        with write_transaction(self.database):
+            ended = (
+                DjangoJob.all_rows.using(self.database)
+                .select_for_update()
+                .filter(pk=job_id, ended_at__isnull=False)
+            )
+            if not ended.exists():
+                return False
+            ended.update(
+                **row,
+                ended_at=None,
+                quarantined_at=None,
+                quarantine_reason="",
+                orphaned_at=None,
+                paused_until=None,
+                updated_at=utcnow(),
+            )
+        return True
 
     @retry
     def update_job(self, job: Job) -> None:
@@ -265,6 +291,8 @@ class DjangoJobStore(BaseJobStore):
                 .first()
             )
             if stored is None:
+                if self._replace_ended(job.id, row):
+                    return "added"
                 self.jobs.create(id=job.id, **row)
                 return "added"
             if floating_start and _same_but_start(stored["state"], row["state"]):
@@ -313,7 +341,7 @@ class DjangoJobStore(BaseJobStore):
             declared_ref = callable_name(job.func)
         func_ref, state = encode_job(job, func_ref=declared_ref)
         if declared_ref is None:
-            check_allowed(job.id, func_ref)
+            allowlist.check_allowed(job.id, func_ref)
         return {
             "name": job.name or "",
             "source": JobSource.RUNTIME if declared_ref is None else JobSource.CODE,
@@ -340,14 +368,13 @@ class DjangoJobStore(BaseJobStore):
             registry = self._registry() or {}
             return registry.get(job_id) or DeclaredElsewhere(job_id, func_ref)
         if imported is None:
-            # Checked before the import: importing a module can run code too.
-            check_allowed(job_id, func_ref)
-            return ref_to_obj(func_ref)
+            # Resolved by the allow-list itself: the module is checked before the
+            # import, and the object reached must be defined there under that name.
+            return allowlist.resolve(job_id, func_ref)
         # Many rows of a batch usually call the same function: check and import it once.
         func = imported.get(func_ref)
         if func is None:
-            check_allowed(job_id, func_ref)
-            func = imported[func_ref] = ref_to_obj(func_ref)
+            func = imported[func_ref] = allowlist.resolve(job_id, func_ref)
         return func
 
     def load_rows(self, rows: Iterable[tuple[Any, ...]]) -> list[Job]:
@@ -388,6 +415,37 @@ class DjangoJobStore(BaseJobStore):
                 job_id,
                 reason,
             )
+
+
+def quarantine_refused(using: str) -> list[str]:
+    """
+    Quarantine every run-time job whose function the allow-list refuses.
+
+    A row edited by hand is caught when it is loaded, before any call; this
+    sweep (run by the schedulers' heart) catches it before it falls due, so
+    that the admin shows it at once. Each distinct function is judged once.
+    Return the ids quarantined by this call.
+    """
+    jobs = DjangoJob.objects.using(using)
+    refs = (
+        jobs.loadable()
+        .filter(source=JobSource.RUNTIME)
+        .order_by()
+        .values_list("func_ref", flat=True)
+        .distinct()
+    )
+    quarantined: list[str] = []
+    for func_ref in list(refs):
+        reason = allowlist.refusal("*", func_ref)
+        if reason is None:
+            continue
+        rows = jobs.loadable().filter(source=JobSource.RUNTIME, func_ref=func_ref)
+        for job_id in rows.values_list("id", flat=True):
+            why = reason.replace("Job '*'", f"Job {job_id!r}", 1)
+            if jobs.quarantine(job_id, why):
+                quarantined.append(job_id)
+                logger.error("Job %r is quarantined (kept, not run): %s", job_id, why)
+    return quarantined
 
 
 # --- recording runs ------------------------------------------------------------

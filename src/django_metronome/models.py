@@ -76,6 +76,23 @@ class JobQuerySet(models.QuerySet["DjangoJob"]):
         )
 
 
+JobManager = models.Manager.from_queryset(JobQuerySet)
+
+
+class LiveJobManager(JobManager):  # type: ignore[misc,valid-type]
+    """
+    The jobs that exist for their users: those whose schedule has not ended.
+
+    A job whose schedule ends (a one-shot job that fired, say) keeps its row
+    until its last fire has finished, so that a fire its process never
+    started can still be run by another process; meanwhile it is invisible
+    here, as APScheduler removes such a job.
+    """
+
+    def get_queryset(self) -> Any:
+        return super().get_queryset().filter(ended_at__isnull=True)
+
+
 class AwareDateTimeField(models.DateTimeField):
     """
     A datetime that is aware on both sides of the ORM, whatever ``USE_TZ`` says.
@@ -155,10 +172,15 @@ class DjangoJob(models.Model):
         blank=True,
         help_text=_("In UTC. Empty while the job is paused."),
     )
-    # Claims: a scheduler process that is dispatching this job's due fires holds
-    # it until claim_expires_at; a process that dies releases it by expiry.
-    claimed_by = models.CharField(_("claimed by"), max_length=255, blank=True, default="")
-    claim_expires_at = AwareDateTimeField(_("claim expires at"), null=True, blank=True)
+    ended_at = AwareDateTimeField(
+        _("ended at"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Its schedule has ended; the row goes once its last fire has finished. "
+            "Hidden from every list meanwhile."
+        ),
+    )
     quarantined_at = AwareDateTimeField(_("quarantined at"), null=True, blank=True)
     quarantine_reason = models.TextField(_("quarantine reason"), blank=True, default="")
     paused_until = AwareDateTimeField(
@@ -178,9 +200,13 @@ class DjangoJob(models.Model):
     created_at = AwareDateTimeField(_("created at"), auto_now_add=True)
     updated_at = AwareDateTimeField(_("updated at"), auto_now=True)
 
-    objects = JobQuerySet.as_manager()
+    #: Jobs as APScheduler, the admin and the command line see them: not ended.
+    objects = LiveJobManager()
+    #: Every row, ended ones included: for the store's own transactions.
+    all_rows = JobManager()
 
     class Meta:
+        base_manager_name = "all_rows"
         verbose_name = _("job")
         verbose_name_plural = _("jobs")
         permissions = [
@@ -191,6 +217,8 @@ class DjangoJob(models.Model):
         indexes = [
             # The due-query: WHERE next_run_time <= now ORDER BY next_run_time, id.
             models.Index(fields=["next_run_time", "id"], name="metronome_job_due_idx"),
+            # The allow-list sweep: the distinct functions of run-time jobs.
+            models.Index(fields=["source", "func_ref"], name="metronome_job_func_idx"),
         ]
 
     def __str__(self) -> str:
@@ -275,8 +303,12 @@ class DjangoJob(models.Model):
 class ExecutionStatus(models.TextChoices):
     """How a fire of a job ended (or that it is still running)."""
 
-    #: Asked for by hand ("run now"), waiting for a scheduler process to take it.
+    #: Waiting for any scheduler process to take it: asked for by hand ("run now"),
+    #: or handed back by a process that died (or stopped) before starting it.
     PENDING = "pending", _("pending")
+    #: Taken by a scheduler process, which will start it soon; not started yet.
+    CLAIMED = "claimed", _("claimed")
+    #: Started: a worker called (or is about to call, at once) the job.
     RUNNING = "running", _("running")
     SUCCEEDED = "succeeded", _("succeeded")
     FAILED = "failed", _("failed")
@@ -284,6 +316,14 @@ class ExecutionStatus(models.TextChoices):
     SKIPPED = "skipped", _("skipped")
     INTERRUPTED = "interrupted", _("interrupted")
 
+
+#: Statuses of a fire that has not ended yet.
+OPEN_STATUSES = frozenset(
+    {ExecutionStatus.PENDING, ExecutionStatus.CLAIMED, ExecutionStatus.RUNNING}
+)
+
+#: Statuses that count against a job's max_instances, in every process.
+ACTIVE_STATUSES = frozenset({ExecutionStatus.CLAIMED, ExecutionStatus.RUNNING})
 
 #: Statuses a fire never leaves.
 FINAL_STATUSES = frozenset(
@@ -524,6 +564,15 @@ class SchedulerNode(models.Model):
     started_at = AwareDateTimeField(_("started at"))
     last_heartbeat = AwareDateTimeField(_("last heartbeat"), db_index=True)
     stopped_at = AwareDateTimeField(_("stopped at"), null=True, blank=True)
+    clock_offset = models.FloatField(
+        _("clock offset"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Seconds the database's clock was ahead of this process's at its last "
+            "heartbeat (negative: behind). The process schedules by the database's clock."
+        ),
+    )
     declared = models.JSONField(
         _("declared jobs"),
         default=list,

@@ -2,12 +2,21 @@
 Scheduler processes, their heartbeats, and what happens when one dies.
 
 Each scheduler process writes a ``SchedulerNode`` row when it starts and
-refreshes its ``last_heartbeat`` every ``HEARTBEAT_INTERVAL`` seconds. A
-process whose heartbeat is older than ``DEAD_AFTER`` is presumed dead: any
-live process marks its running fires as interrupted (they are not run again:
-a fire is dispatched at most once) and marks the node stopped. Jobs are never
-held by a process between claims, so nothing else needs releasing: the next
-due fires of the dead process's jobs are claimed by the survivors.
+refreshes its ``last_heartbeat`` every ``HEARTBEAT_INTERVAL`` seconds, with
+the offset of the database's clock against its own (see
+:mod:`django_metronome.clock`). A process whose heartbeat is older than
+``DEAD_AFTER`` is presumed dead, and any live process releases what it held:
+
+* its *started* fires become interrupted (they are not run again: a fire that
+  may have begun is dispatched at most once);
+* its *claimed* fires, which it never started, are handed back: they become
+  pending, and any process that can run the job runs them (once: the ledger
+  row is the same), however late;
+* its node is marked stopped.
+
+Jobs are never held by a process between claims, so nothing else needs
+releasing: the next due fires of the dead process's jobs are claimed by the
+survivors.
 """
 
 from __future__ import annotations
@@ -16,11 +25,15 @@ import logging
 import os
 import secrets
 import socket
-from datetime import datetime, timedelta
+import time
+from datetime import UTC, datetime, timedelta
 
-from .claims import write_transaction
+from django.db import connections
+
+from .claims import delete_ended_jobs, write_transaction
+from .clock import offset_of
 from .models import DjangoJob, DjangoJobExecution, ExecutionStatus, JobSource, SchedulerNode
-from .util import to_db
+from .util import from_db, to_db
 
 logger = logging.getLogger("django_metronome.nodes")
 
@@ -30,7 +43,13 @@ def new_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-def register(using: str, identity: str, now: datetime, declared: list[str] | None = None) -> None:
+def register(
+    using: str,
+    identity: str,
+    now: datetime,
+    declared: list[str] | None = None,
+    clock_offset: float | None = None,
+) -> None:
     SchedulerNode.objects.using(using).update_or_create(
         id=identity,
         defaults={
@@ -40,6 +59,7 @@ def register(using: str, identity: str, now: datetime, declared: list[str] | Non
             "last_heartbeat": to_db(now),
             "stopped_at": None,
             "declared": sorted(declared or []),
+            "clock_offset": clock_offset,
         },
     )
 
@@ -82,19 +102,53 @@ def mark_orphans(using: str, now: datetime, dead_after: timedelta) -> list[str]:
     return ids
 
 
-def heartbeat(using: str, identity: str, now: datetime) -> None:
+def database_now(using: str) -> datetime:
+    """The database server's clock, now (UTC, aware, at least millisecond precision)."""
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        sql = "SELECT clock_timestamp() AT TIME ZONE 'UTC'"
+    elif connection.vendor == "mysql":
+        sql = "SELECT UTC_TIMESTAMP(6)"
+    elif connection.vendor == "sqlite":
+        # SQLite reads the operating system's clock itself (not Python's).
+        sql = "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"
+    else:
+        sql = "SELECT CURRENT_TIMESTAMP"
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        (value,) = cursor.fetchone()
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+def measure_offset(using: str) -> float:
+    """Seconds the database's clock is ahead of this process's (negative: behind)."""
+    before = time.time()
+    remote = database_now(using)
+    after = time.time()
+    return offset_of(remote, before, after)
+
+
+def heartbeat(using: str, identity: str, now: datetime, clock_offset: float | None = None) -> None:
     """Refresh this process's heartbeat (and come back if it was presumed dead)."""
     nodes = SchedulerNode.objects.using(using)
-    updated = nodes.filter(pk=identity, stopped_at__isnull=True).update(last_heartbeat=to_db(now))
+    updated = nodes.filter(pk=identity, stopped_at__isnull=True).update(
+        last_heartbeat=to_db(now), clock_offset=clock_offset
+    )
     if not updated:
         logger.warning(
             "Scheduler process %s was presumed dead by another process (its running fires "
             "were marked interrupted); it is alive and goes on.",
             identity,
         )
-        nodes.filter(pk=identity).update(last_heartbeat=to_db(now), stopped_at=None)
+        nodes.filter(pk=identity).update(
+            last_heartbeat=to_db(now), stopped_at=None, clock_offset=clock_offset
+        )
         if not nodes.filter(pk=identity).exists():
-            register(using, identity, now)
+            register(using, identity, now, clock_offset=clock_offset)
 
 
 def reap(using: str, now: datetime, dead_after: timedelta) -> list[str]:
@@ -107,44 +161,79 @@ def reap(using: str, now: datetime, dead_after: timedelta) -> list[str]:
             .filter(stopped_at__isnull=True, last_heartbeat__lt=cutoff)
             .values_list("id", "last_heartbeat")
         )
+        touched: set[str] = set()
         for identity, last_heartbeat in dead:
-            count = interrupt_running(
+            since = from_db(last_heartbeat).isoformat()
+            interrupted, handed_back, jobs = release(
                 using,
                 identity,
                 now,
-                f"Its scheduler process {identity} stopped heart-beating at "
-                f"{last_heartbeat.isoformat()} and is presumed dead.",
+                started=f"Its scheduler process {identity} stopped heart-beating at {since} "
+                "and is presumed dead.",
+                claimed=f"Handed back: its scheduler process {identity} stopped "
+                f"heart-beating at {since} before starting it.",
             )
+            touched |= jobs
             logger.warning(
                 "Scheduler process %s has not heart-beaten since %s: presumed dead; %d "
-                "running fire(s) marked interrupted.",
+                "started fire(s) marked interrupted, %d claimed fire(s) handed back to the "
+                "other processes.",
                 identity,
-                last_heartbeat.isoformat(),
-                count,
+                since,
+                interrupted,
+                handed_back,
             )
         if dead:
             SchedulerNode.objects.using(using).filter(pk__in=[d[0] for d in dead]).update(
                 stopped_at=to_db(now)
             )
+    if touched:
+        delete_ended_jobs(using, touched)
     return [identity for identity, _ in dead]
 
 
-def interrupt_running(using: str, identity: str, now: datetime, reason: str) -> int:
-    """Mark a process's running fires interrupted."""
-    return (
-        DjangoJobExecution.objects.using(using)
-        .filter(node=identity, status=ExecutionStatus.RUNNING)
-        .update(status=ExecutionStatus.INTERRUPTED, finished_at=to_db(now), reason=reason)
+def release(
+    using: str, identity: str, now: datetime, *, started: str, claimed: str
+) -> tuple[int, int, set[str]]:
+    """
+    Release what a process held: its started fires become interrupted (with the
+    reason ``started``), its claimed fires pending again (with ``claimed``), for
+    any process to run. Return both counts and the ids of the jobs of the
+    interrupted fires (a job whose schedule ended may now go).
+    """
+    ledger = DjangoJobExecution.objects.using(using)
+    running = ledger.filter(node=identity, status=ExecutionStatus.RUNNING)
+    jobs = set(running.values_list("job_id", flat=True))
+    interrupted = running.update(
+        status=ExecutionStatus.INTERRUPTED, finished_at=to_db(now), reason=started
     )
+    taken = ledger.filter(node=identity, status=ExecutionStatus.CLAIMED)
+    # A "run now" request keeps saying who asked for it.
+    handed_back = taken.filter(manual=True).update(
+        status=ExecutionStatus.PENDING, node="", claimed_at=None
+    )
+    handed_back += taken.update(
+        status=ExecutionStatus.PENDING, node="", claimed_at=None, reason=claimed
+    )
+    return interrupted, handed_back, jobs
 
 
-def stop(using: str, identity: str, now: datetime) -> int:
-    """A clean exit: what still runs is interrupted, and the node is marked stopped."""
+def stop(using: str, identity: str, now: datetime) -> tuple[int, int]:
+    """
+    A clean exit: what still runs is interrupted, what was claimed and never
+    started is handed back, and the node is marked stopped. Return both counts.
+    """
     with write_transaction(using):
-        count = interrupt_running(
-            using, identity, now, "Its scheduler process stopped before the job finished."
+        interrupted, handed_back, jobs = release(
+            using,
+            identity,
+            now,
+            started="Its scheduler process stopped before the job finished.",
+            claimed=f"Handed back: its scheduler process {identity} stopped before starting it.",
         )
         SchedulerNode.objects.using(using).filter(pk=identity).update(
             stopped_at=to_db(now), last_heartbeat=to_db(now)
         )
-    return count
+    if jobs:
+        delete_ended_jobs(using, jobs)
+    return interrupted, handed_back

@@ -35,7 +35,8 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from traceback import format_tb
 from typing import Any
@@ -56,7 +57,6 @@ from apscheduler.events import (
     SchedulerEvent,
 )
 from apscheduler.executors.base import MaxInstancesReachedError
-from apscheduler.executors.pool import ThreadPoolExecutor as _APSThreadPoolExecutor
 from apscheduler.job import Job
 from apscheduler.jobstores.base import ConflictingIdError
 from apscheduler.schedulers import SchedulerAlreadyRunningError, SchedulerNotRunningError
@@ -76,15 +76,17 @@ from django.apps import apps
 from django.db import OperationalError, connections
 from tzlocal import get_localzone
 
-from . import autostart, claims, nodes, retention, validation
+from . import allowlist, autostart, claims, faults, nodes, retention, validation
 from .claims import ClaimBatch, Fire, Outcome
+from .clock import clock
 from .conf import conf
 from .context import FireContext, _current
 from .crontab import as_zoneinfo
-from .executors import ThreadPoolExecutor
+from .executors import FireExecutor, ThreadPoolExecutor
 from .firing import FirePlan, plan_fires
-from .jobstores import DjangoJobStore
+from .jobstores import DjangoJobStore, quarantine_refused
 from .models import DjangoJob, ExecutionStatus, format_exception, format_traceback
+from .pool import PoolTask
 from .serialization import MetronomeJob, check_json_arguments, encode_trigger
 from .triggers import CrontabTrigger, next_fire_time, seek_function
 from .util import close_connection, utcnow
@@ -93,26 +95,51 @@ __all__ = ["AsyncIOScheduler", "BackgroundScheduler", "BlockingScheduler"]
 
 logger = logging.getLogger("django_metronome.scheduler")
 
-#: Executors whose pool runs our fires directly (see ``_submit_to_pool``).
-_DIRECT_EXECUTORS = (ThreadPoolExecutor, _APSThreadPoolExecutor)
-
 #: Longest pause between tries while the database fails, in seconds.
 MAX_BACKOFF = 10.0
 
 
-class OutcomeWriter:
-    """
-    Writes fire outcomes to the ledger in batches, from its own thread.
+class FireHandedBack(Exception):
+    """A claimed fire could not be marked started: it was handed back to the other processes."""
 
-    Job threads only put outcomes on a queue: they never touch the ledger, so
-    a slow or failing database never blocks a job, and an outcome is never
-    dropped: a failed write is retried until it succeeds or the process ends.
+    def __init__(self, execution_id: int) -> None:
+        super().__init__(
+            f"Fire {execution_id} was handed back to the other scheduler processes while this "
+            "one was presumed dead; it runs there, not here."
+        )
+
+
+def _job_label(job: Job) -> str:
+    """A job for the log: its name and id (APScheduler's str() shows a stale next run)."""
+    name = job.name or job.id
+    return name if name == job.id else f"{name} ({job.id})"
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    """Fires to mark started, and whom to tell which were."""
+
+    ids: list[int]
+    done: Callable[[Collection[int]], None]
+
+
+class LedgerWriter:
+    """
+    Writes a process's fire starts and outcomes to the ledger, from its own thread.
+
+    Job threads only put outcomes on a queue, and the pool only asks for
+    groups of fires to be marked started: neither touches the ledger, so a
+    slow or failing database never blocks a job, each round of writes covers
+    whatever has accumulated (one statement for the starts, a handful for the
+    outcomes), and nothing is dropped: a failed write is retried until it
+    succeeds or the process ends. Starts go first: workers wait for them.
     """
 
-    def __init__(self, using: str, batch_size: int = 500) -> None:
+    def __init__(self, using: str, node: str, batch_size: int = 500) -> None:
         self.using = using
+        self.node = node
         self.batch_size = batch_size
-        self._queue: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Outcome | StartRequest | None] = queue.SimpleQueue()
         self._pending = 0
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -126,8 +153,14 @@ class OutcomeWriter:
             self._pending += 1
         self._queue.put(outcome)
 
+    def request_start(self, ids: list[int], done: Callable[[Collection[int]], None]) -> None:
+        """Mark these claimed fires started (soon, in a group), then call ``done(marked)``."""
+        with self._lock:
+            self._pending += 1
+        self._queue.put(StartRequest(ids, done))
+
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every outcome put so far is written; False on timeout."""
+        """Wait until everything put so far is written; False on timeout."""
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
@@ -140,28 +173,50 @@ class OutcomeWriter:
         try:
             while not stopping:
                 item = self._queue.get()
-                batch: list[Outcome] = []
+                outcomes: list[Outcome] = []
+                starts: list[StartRequest] = []
                 while True:
                     if item is None:
                         stopping = True
+                    elif isinstance(item, StartRequest):
+                        starts.append(item)
                     else:
-                        batch.append(item)
-                    if len(batch) >= self.batch_size:
+                        outcomes.append(item)
+                    if len(outcomes) >= self.batch_size:
                         break
                     try:
                         item = self._queue.get_nowait()
                     except queue.Empty:
                         break
-                self._write(batch)
+                if starts:
+                    self._start(starts)
+                if outcomes:
+                    faults.point("outcomes")
+                    self._retry(
+                        functools.partial(claims.record_outcomes, self.using, outcomes), outcomes
+                    )
+                self._done(len(starts) + len(outcomes))
         finally:
             connections.close_all()
 
-    def _write(self, batch: list[Outcome]) -> None:
-        failures = 0
-        while batch:
+    def _start(self, requests: list[StartRequest]) -> None:
+        ids = [pk for request in requests for pk in request.ids]
+        marked: Collection[int] = ()
+        if ids:
+            marked = set(
+                self._retry(lambda: claims.start_fires(self.using, self.node, ids, utcnow()), ids)
+            )
+        for request in requests:
             try:
-                claims.record_outcomes(self.using, batch)
-                break
+                request.done(marked)
+            except Exception:
+                logger.exception("Error handing started fires to the workers.")
+
+    def _retry(self, write: Callable[[], Any], items: list[Any]) -> Any:
+        failures = 0
+        while True:
+            try:
+                return write()
             except Exception:
                 failures += 1
                 # The first retry is at once, on a new connection: after a server restart
@@ -169,15 +224,43 @@ class OutcomeWriter:
                 # instance, so the job's next fire would be skipped.
                 delay = 0.0 if failures == 1 else min(MAX_BACKOFF, 0.2 * 2**failures)
                 logger.exception(
-                    "Could not write %d outcome(s) to the ledger; retrying in %.1f s.",
-                    len(batch),
-                    delay,
+                    "Could not write %d ledger change(s); retrying in %.1f s.", len(items), delay
                 )
                 close_connection(self.using)
                 time.sleep(delay)
+
+    def _done(self, count: int) -> None:
         with self._idle:
-            self._pending -= len(batch)
+            self._pending -= count
             self._idle.notify_all()
+
+
+_offset_reported: list[float] = []
+
+
+def sync_clock(using: str) -> float | None:
+    """
+    Measure the database's clock against this process's and schedule by it.
+
+    Return the offset in seconds (None with ``CLOCK = "local"``). An offset
+    beyond ``MAX_CLOCK_OFFSET`` is logged when it first appears (and again if
+    it changes by more than the bound).
+    """
+    if conf.CLOCK == "local":
+        clock.reset()
+        return None
+    offset = nodes.measure_offset(using)
+    clock.set_offset(offset)
+    bound = conf.MAX_CLOCK_OFFSET
+    if abs(offset) > bound and (not _offset_reported or abs(offset - _offset_reported[-1]) > bound):
+        _offset_reported.append(offset)
+        logger.warning(
+            "This process's clock is %.3f s %s the database's: it schedules by the "
+            "database's clock, but fix the time synchronisation (NTP) of this machine.",
+            abs(offset),
+            "behind" if offset > 0 else "ahead of",
+        )
+    return offset
 
 
 class Heart:
@@ -208,14 +291,15 @@ class Heart:
         self._thread.join(timeout)
 
     def beat(self) -> None:
+        offset = sync_clock(self.using)
         now = utcnow()
         dead_after = timedelta(seconds=conf.DEAD_AFTER)
         declared = sorted(self.declared())
         if not self.registered.is_set():
-            nodes.register(self.using, self.identity, now, declared)
+            nodes.register(self.using, self.identity, now, declared, clock_offset=offset)
             self.registered.set()
         else:
-            nodes.heartbeat(self.using, self.identity, now)
+            nodes.heartbeat(self.using, self.identity, now, clock_offset=offset)
         if declared != self._published:
             nodes.publish_declarations(self.using, self.identity, declared)
             self._published = declared
@@ -224,6 +308,12 @@ class Heart:
         nodes.mark_orphans(self.using, now, dead_after)
         if time.monotonic() - self._pruned_at >= conf.PRUNE_INTERVAL:
             self._pruned_at = time.monotonic()
+            # Rows edited by hand to call what the allow-list refuses: flagged before
+            # they fall due (they would be refused when loaded anyway).
+            quarantine_refused(self.using)
+            # Jobs whose schedule ended and whose last fire finished, left behind by a
+            # crash between the two.
+            claims.delete_ended_jobs(self.using)
             max_age = conf.HISTORY_MAX_AGE
             retention.prune(
                 self.using,
@@ -265,10 +355,12 @@ class MetronomeSchedulerMixin:
         self._metronome_registry: dict[str, Callable[..., Any]] = {}
         self._auto_ids: set[str] = set()
         self._inflight: dict[tuple[str, datetime], Fire] = {}
+        #: Fires of coroutine jobs marked started before they go to the event loop.
+        self._started_now: dict[int, bool] = {}
         self._timings: dict[int, tuple[datetime, datetime]] = {}
         #: Connections kept open by job threads (persistent connections), to close at stop.
         self._job_connections: set[Any] = set()
-        self._writer: OutcomeWriter | None = None
+        self._writer: LedgerWriter | None = None
         self._heart: Heart | None = None
         self.identity = nodes.new_identity()
         self._failures = 0
@@ -425,6 +517,9 @@ class MetronomeSchedulerMixin:
         A ``declared`` job without an id gets a stable one (its function's
         qualified name); a run-time job a random one, as in APScheduler.
         """
+        if not declared and isinstance(func, str):
+            # Judged before APScheduler imports anything the reference names.
+            allowlist.check_allowed("(new job)" if id is None else id, func)
         validation.check_job_id(id)  # an empty id would silently become a random one
         job_id = id
         if job_id is None:
@@ -539,7 +634,7 @@ class MetronomeSchedulerMixin:
 
     def _start_services(self) -> None:
         self._failures = 0
-        self._writer = OutcomeWriter(self.database, conf.BATCH_SIZE)
+        self._writer = LedgerWriter(self.database, self.identity, conf.BATCH_SIZE)
         self._writer.start()
         self._heart = Heart(self.database, self.identity, lambda: list(self._metronome_registry))
         self._heart.start()
@@ -560,11 +655,21 @@ class MetronomeSchedulerMixin:
             self._heart.stop(5)
         self._close_job_connections()
         try:
-            nodes.stop(self.database, self.identity, utcnow())
+            # The last write, after a database restart perhaps: it reconnects once, as
+            # every other write does.
+            self._final_write(nodes.stop, self.database, self.identity, utcnow())
         except Exception:
             logger.exception("Could not mark scheduler process %s stopped.", self.identity)
         finally:
             connections.close_all()
+
+    def _final_write(self, write: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return write(*args)
+        except (db.OperationalError, db.InterfaceError) as exc:
+            logger.warning("Database error at stop (%s); retrying once on a new connection.", exc)
+            close_connection(self.database)
+            return write(*args)
 
     def _close_job_connections(self) -> None:
         """
@@ -588,8 +693,9 @@ class MetronomeSchedulerMixin:
         Stop claiming, give running jobs up to ``timeout`` seconds, then stop.
 
         ``wait=False`` gives them none. Fires still running at the end are
-        recorded as interrupted. (APScheduler's ``shutdown(wait=True)`` waits
-        without limit; a scheduler in a web worker must not.)
+        recorded as interrupted; fires claimed and not started yet are handed
+        back to the other processes. (APScheduler's ``shutdown(wait=True)``
+        waits without limit; a scheduler in a web worker must not.)
         """
         if self.state == STATE_STOPPED:  # type: ignore[has-type]
             raise SchedulerNotRunningError
@@ -598,12 +704,21 @@ class MetronomeSchedulerMixin:
         grace = (conf.SHUTDOWN_TIMEOUT if timeout is None else timeout) if wait else 0.0
         with self._executors_lock, self._jobstores_lock:  # type: ignore[attr-defined]
             for executor in self._executors.values():  # type: ignore[attr-defined]
-                executor.shutdown(wait=False)
+                self._stop_executor(executor)
             for store in self._jobstores.values():  # type: ignore[attr-defined]
                 store.shutdown()
         self._stop_services(grace)
         self._logger.info("Scheduler has been shut down")  # type: ignore[attr-defined]
         self._dispatch_event(SchedulerEvent(EVENT_SCHEDULER_SHUTDOWN))  # type: ignore[attr-defined]
+
+    def _stop_executor(self, executor: Any) -> None:
+        """Stop an executor without waiting; forget the fires it never started."""
+        if isinstance(executor, ThreadPoolExecutor):
+            # Claimed, never started: handed back at the stop (nodes.stop), not waited for.
+            for task in executor.stop(timeout=0):
+                self._forget(task)
+        else:
+            executor.shutdown(wait=False)
 
     def _stop_loop(self) -> None:
         raise NotImplementedError
@@ -634,29 +749,43 @@ class MetronomeSchedulerMixin:
             self._failures = 0
         return wait
 
+    def _capacity(self) -> int:
+        """How many fires to claim now: what the default executor can start soon."""
+        executor = self._executors.get("default")  # type: ignore[attr-defined]
+        if isinstance(executor, FireExecutor):
+            return min(conf.BATCH_SIZE, executor.capacity())
+        return conf.BATCH_SIZE
+
     def _claim_and_dispatch(self) -> float:
         using, poll = self.database, conf.POLL_INTERVAL
+        if conf.CLOCK != "local" and (not clock.measured or clock.jumped()):
+            # Never claim by a clock that has not been checked against the database's.
+            sync_clock(using)
         declared = list(self._metronome_registry)
         store = self._jobstores["default"]  # type: ignore[attr-defined]
-        if claims.has_manual_fires(using):
-            self._dispatch(
-                claims.claim_manual_fires(
-                    using=using,
-                    node=self.identity,
-                    now=utcnow(),
-                    limit=conf.BATCH_SIZE,
-                    declared=declared,
-                    load=store.load_rows,
-                )
+        room = self._capacity()
+        if room and claims.has_manual_fires(using):
+            batch = claims.claim_manual_fires(
+                using=using,
+                node=self.identity,
+                now=utcnow(),
+                limit=room,
+                declared=declared,
+                load=store.load_rows,
             )
+            self._dispatch(batch)
+            room = self._capacity()
         next_due = claims.next_due_time(using=using, declared=declared)
         now = utcnow()
         while next_due is not None and next_due <= now and self.state == STATE_RUNNING:  # type: ignore[attr-defined]
+            if room <= 0:
+                # Busy: the pool wakes the loop when a worker comes free.
+                return poll
             batch = claims.claim_due_fires(
                 using=using,
                 node=self.identity,
                 now=now,
-                limit=conf.BATCH_SIZE,
+                limit=room,
                 declared=declared,
                 load=store.load_rows,
                 plan=self._plan,
@@ -668,6 +797,7 @@ class MetronomeSchedulerMixin:
                     return min(poll, 0.05)
                 next_due = claims.next_due_time(using=using, declared=declared)
             now = utcnow()
+            room = self._capacity()
         if next_due is None:
             return poll
         return max(0.0, min(poll, (next_due - utcnow()).total_seconds()))
@@ -687,6 +817,12 @@ class MetronomeSchedulerMixin:
         )
 
     def _dispatch(self, batch: ClaimBatch) -> None:
+        self._prepare(batch)
+        self._hand_over(batch)
+
+    def _prepare(self, batch: ClaimBatch) -> None:
+        """In the claiming thread, after the commit: log, and start coroutine fires."""
+        faults.point("claimed")
         if batch.claimed or batch.missed or batch.skipped:
             logger.info(
                 "Claimed %d fire(s) of %d job(s); %d missed, %d skipped, %d job(s) finished.",
@@ -696,12 +832,56 @@ class MetronomeSchedulerMixin:
                 len(batch.skipped),
                 len(batch.removed),
             )
+        # Coroutine jobs start as soon as they are submitted: marked started now, in
+        # this (database) thread, for the event loop may not touch the database.
+        self._start_now(
+            [
+                fire
+                for claimed in batch.claimed
+                if inspect.iscoroutinefunction(claimed.job.func)
+                for fire in claimed.fires
+            ]
+        )
+
+    def _start_now(self, fires: list[Fire]) -> None:
+        if fires:
+            marked = self.mark_started([fire.execution_id for fire in fires])
+            self._started_now.update(dict.fromkeys(marked, True))
+
+    def _hand_over(self, batch: ClaimBatch) -> None:
+        """Give the claimed fires to their executors; dispatch the batch's events."""
         for claimed in batch.claimed:
             self._submit(claimed.job, claimed.fires)
         for job_id, run_time, _lateness in batch.missed:
             self._dispatch_event(JobExecutionEvent(EVENT_JOB_MISSED, job_id, "default", run_time))  # type: ignore[attr-defined]
         for job_id in batch.removed:
             self._dispatch_event(JobEvent(EVENT_JOB_REMOVED, job_id, "default"))  # type: ignore[attr-defined]
+
+    def request_start(self, ids: list[int], done: Callable[[Collection[int]], None]) -> None:
+        """
+        Have claimed fires of this process marked started (our pool's hook).
+
+        The ledger thread marks them, in a group with others, and calls
+        ``done`` with the ids it marked: a fire handed back to the others
+        while this process was presumed dead is not, and must not run here.
+        """
+        if self._writer is None:
+            done(self.mark_started(ids))
+            return
+        self._writer.request_start(ids, done)
+
+    def mark_started(self, ids: list[int]) -> list[int]:
+        """
+        Mark claimed fires of this process started (the executors' hook); return those marked.
+
+        Called just before the fires run. A fire handed back to the others while
+        this process was presumed dead is not marked, and must not run here.
+        """
+        try:
+            return claims.start_fires(self.database, self.identity, ids, utcnow())
+        except Exception:
+            close_connection(self.database)
+            raise
 
     def _submit(self, job: Job, fires: list[Fire]) -> None:
         run_times = [fire.run_time for fire in fires]
@@ -712,10 +892,16 @@ class MetronomeSchedulerMixin:
         job.misfire_grace_time = None
         try:
             executor = self._lookup_executor(job.executor)  # type: ignore[attr-defined]
-            if type(executor) in _DIRECT_EXECUTORS and not inspect.iscoroutinefunction(job.func):
+            if isinstance(executor, FireExecutor) and not inspect.iscoroutinefunction(job.func):
                 self._submit_to_pool(executor, job, fires)
                 return
-            job.func = self._instrument(job, deque(fires))
+            coroutine = inspect.iscoroutinefunction(job.func)
+            if coroutine:
+                fires = [f for f in fires if self._started_now.pop(f.execution_id, None)]
+                if not fires:
+                    return  # handed back meanwhile: another process runs them
+                run_times = [fire.run_time for fire in fires]
+            job.func = self._instrument(job, deque(fires), mark=not coroutine)
             executor.submit_job(job, run_times)
         except MaxInstancesReachedError:
             self._settle(job.id, fires, ExecutionStatus.SKIPPED, reason="max_instances reached")
@@ -734,24 +920,41 @@ class MetronomeSchedulerMixin:
 
     def _submit_to_pool(self, executor: Any, job: Job, fires: list[Fire]) -> None:
         """
-        Run a job's fires on a thread pool executor's threads, recording each outcome directly.
+        Queue a job's claimed fires on our pool, which marks each started and runs it.
 
         APScheduler's executor path (a future, a done-callback, an event per
         run, the executor's lock and instance count) costs more per fire than
-        claiming it from the database does. For the thread pool executors (ours
-        and APScheduler's own, not subclasses, which may change how jobs run),
-        the pool runs :meth:`_run_fires` instead: ``max_instances`` is counted
-        in the ledger anyway, and events are still dispatched to the listeners
-        the application added, when there are any.
+        claiming it from the database does. Our pool runs :meth:`_run_fire`
+        instead: ``max_instances`` is counted in the ledger anyway, and events
+        are still dispatched to the listeners the application added, when there
+        are any.
         """
         notify = self._has_listeners()
-        executor._pool.submit(self._run_fires, job, fires, notify, executor._logger)
+        log = executor._logger
+        executor.submit_fires(
+            [
+                PoolTask(
+                    fire.execution_id,
+                    functools.partial(self._run_fire, job, fire, notify, log),
+                    functools.partial(self._forget_fire, job.id, fire),
+                )
+                for fire in fires
+            ]
+        )
         if notify:
             self._dispatch_event(  # type: ignore[attr-defined]
                 JobSubmissionEvent(
                     EVENT_JOB_SUBMITTED, job.id, "default", [fire.run_time for fire in fires]
                 )
             )
+
+    def _forget(self, task: PoolTask) -> None:
+        """A claimed fire that will not run here (handed back); drop it from the books."""
+        if task.dropped is not None:
+            task.dropped()
+
+    def _forget_fire(self, job_id: str, fire: Fire) -> None:
+        self._inflight.pop((job_id, fire.run_time), None)
 
     def _has_listeners(self) -> bool:
         """Whether the application listens to job events (ours does not count)."""
@@ -760,83 +963,100 @@ class MetronomeSchedulerMixin:
             for callback, _mask in self._listeners  # type: ignore[attr-defined]
         )
 
-    def _run_fires(self, job: Job, fires: list[Fire], notify: bool, log: logging.Logger) -> None:
-        """In a pool thread: run each fire of the job in turn, and record how it went."""
+    def _run_fire(self, job: Job, fire: Fire, notify: bool, log: logging.Logger) -> None:
+        """In a pool thread: run one started fire of the job, and record how it went."""
+        key = (job.id, fire.run_time)
+        log.info('Running job "%s" (scheduled at %s)', _job_label(job), fire.run_time)
+        token = _current.set(FireContext(job.id, fire.run_time, fire.execution_id, fire.late))
+        faults.point("started")
+        # A job thread has no request cycle: give the job a connection the server
+        # has not dropped, and honour CONN_MAX_AGE after it, as a request would.
+        _tidy_connections()
+        started = utcnow()
         try:
-            self._run_each(job, fires, notify, log)
-        except BaseException:
-            # Not the job's own error (that is recorded): never lose it with the future.
-            log.exception("Error running the fires of job %r", job.id)
-
-    def _run_each(self, job: Job, fires: list[Fire], notify: bool, log: logging.Logger) -> None:
-        func, args, kwargs = job.func, job.args, job.kwargs
-        for fire in fires:
-            key = (job.id, fire.run_time)
-            log.info('Running job "%s" (scheduled at %s)', job, fire.run_time)
-            token = _current.set(FireContext(job.id, fire.run_time, fire.execution_id, fire.late))
-            # A job thread has no request cycle: give the job a connection the server
-            # has not dropped, and honour CONN_MAX_AGE after it, as a request would.
-            _tidy_connections()
-            started = utcnow()
-            try:
-                retval = func(*args, **kwargs)
-            except BaseException as exc:
-                finished = utcnow()
-                frames = "".join(format_tb(exc.__traceback__))
-                log.exception('Job "%s" raised an exception', job)
-                outcome = Outcome(
-                    fire.execution_id,
-                    fire.run_time,
-                    ExecutionStatus.FAILED,
-                    finished,
-                    started,
-                    exception=format_exception(exc),
-                    traceback=format_traceback(frames, exc),
-                )
-                event = JobExecutionEvent(
-                    EVENT_JOB_ERROR,
-                    job.id,
-                    "default",
-                    fire.run_time,
-                    exception=exc,
-                    traceback=frames,
-                )
-            else:
-                finished = utcnow()
-                log.info('Job "%s" executed successfully', job)
-                outcome = Outcome(
-                    fire.execution_id, fire.run_time, ExecutionStatus.SUCCEEDED, finished, started
-                )
-                event = JobExecutionEvent(
-                    EVENT_JOB_EXECUTED, job.id, "default", fire.run_time, retval=retval
-                )
-            finally:
-                kept = _tidy_connections()
-                if kept:
-                    self._job_connections.update(kept)
-                _current.reset(token)
-            self._put(outcome)
-            self._inflight.pop(key, None)
-            if notify:
-                self._dispatch_event(event)  # type: ignore[attr-defined]
+            retval = job.func(*job.args, **job.kwargs)
+        except BaseException as exc:
+            finished = utcnow()
+            frames = "".join(format_tb(exc.__traceback__))
+            log.exception('Job "%s" raised an exception', _job_label(job))
+            outcome = Outcome(
+                fire.execution_id,
+                fire.run_time,
+                ExecutionStatus.FAILED,
+                finished,
+                started,
+                exception=format_exception(exc),
+                traceback=format_traceback(frames, exc),
+                job_id=job.id,
+                ended=fire.ended,
+            )
+            event = JobExecutionEvent(
+                EVENT_JOB_ERROR,
+                job.id,
+                "default",
+                fire.run_time,
+                exception=exc,
+                traceback=frames,
+            )
+        else:
+            finished = utcnow()
+            log.info('Job "%s" executed successfully', _job_label(job))
+            outcome = Outcome(
+                fire.execution_id,
+                fire.run_time,
+                ExecutionStatus.SUCCEEDED,
+                finished,
+                started,
+                job_id=job.id,
+                ended=fire.ended,
+            )
+            event = JobExecutionEvent(
+                EVENT_JOB_EXECUTED, job.id, "default", fire.run_time, retval=retval
+            )
+        finally:
+            kept = _tidy_connections()
+            if kept:
+                self._job_connections.update(kept)
+            _current.reset(token)
+        faults.point("finished")
+        self._put(outcome)
+        self._inflight.pop(key, None)
+        if notify:
+            self._dispatch_event(event)  # type: ignore[attr-defined]
 
     def _settle(
         self, job_id: str, fires: list[Fire], status: ExecutionStatus, **fields: Any
     ) -> None:
         for fire in fires:
             self._inflight.pop((job_id, fire.run_time), None)
-            self._put(Outcome(fire.execution_id, fire.run_time, status, utcnow(), **fields))
+            self._put(
+                Outcome(
+                    fire.execution_id,
+                    fire.run_time,
+                    status,
+                    utcnow(),
+                    job_id=job_id,
+                    ended=fire.ended,
+                    **fields,
+                )
+            )
 
     def _put(self, outcome: Outcome) -> None:
         if self._writer is not None:
             self._writer.put(outcome)
 
-    def _instrument(self, job: Job, fires: deque[Fire]) -> Callable[..., Any]:
-        """Wrap the job's function: who is running (current_fire) and for how long."""
+    def _instrument(self, job: Job, fires: deque[Fire], *, mark: bool) -> Callable[..., Any]:
+        """
+        Wrap the job's function for an executor of APScheduler's: which fire is
+        running (current_fire), for how long, and, with ``mark``, the fire marked
+        started in this thread just before the call (one statement per fire).
+        """
         func, timings, kept = job.func, self._timings, self._job_connections
 
         def begin() -> tuple[Fire, Any, datetime]:
             fire = fires.popleft()
+            if mark and not self.mark_started([fire.execution_id]):
+                raise FireHandedBack(fire.execution_id)
             token = _current.set(FireContext(job.id, fire.run_time, fire.execution_id, fire.late))
             return fire, token, utcnow()
 
@@ -858,10 +1078,10 @@ class MetronomeSchedulerMixin:
 
         @functools.wraps(func)
         def run(*args: Any, **kwargs: Any) -> Any:
-            fire, token, start = begin()
             # A job thread has no request cycle: give the job a connection the server
             # has not dropped, and honour CONN_MAX_AGE after it, as a request would.
             db.close_old_connections()
+            fire, token, start = begin()
             try:
                 return func(*args, **kwargs)
             finally:
@@ -875,11 +1095,19 @@ class MetronomeSchedulerMixin:
         fire = self._inflight.pop((event.job_id, event.scheduled_run_time), None)
         if fire is None:
             return
+        if isinstance(getattr(event, "exception", None), FireHandedBack):
+            return  # not run here: its row is pending again, for another process
         timing = self._timings.pop(fire.execution_id, None)
         started, finished = timing if timing is not None else (None, utcnow())
         if event.code == EVENT_JOB_EXECUTED:
             outcome = Outcome(
-                fire.execution_id, fire.run_time, ExecutionStatus.SUCCEEDED, finished, started
+                fire.execution_id,
+                fire.run_time,
+                ExecutionStatus.SUCCEEDED,
+                finished,
+                started,
+                job_id=event.job_id,
+                ended=fire.ended,
             )
         else:
             outcome = Outcome(
@@ -890,6 +1118,8 @@ class MetronomeSchedulerMixin:
                 started,
                 exception=format_exception(event.exception),
                 traceback=format_traceback(event.traceback, event.exception),
+                job_id=event.job_id,
+                ended=fire.ended,
             )
         self._put(outcome)
 
@@ -1188,9 +1418,11 @@ class AsyncIOScheduler(MetronomeSchedulerMixin, _AsyncIOScheduler):
         self._start_timer(future.result())
 
     def _dispatch(self, batch: ClaimBatch) -> None:
-        # Claims run on the helper thread; AsyncIOExecutor must be fed on the loop.
+        # Claims run on the helper thread, which also marks coroutine fires started;
+        # AsyncIOExecutor must be fed on the loop.
+        self._prepare(batch)
         loop: Any = self._eventloop
-        loop.call_soon_threadsafe(super()._dispatch, batch)
+        loop.call_soon_threadsafe(self._hand_over, batch)
 
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
         if not self.running:

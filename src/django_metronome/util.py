@@ -23,6 +23,8 @@ from django import db
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 
+from .clock import clock
+
 logger = logging.getLogger("django_metronome")
 
 P = ParamSpec("P")
@@ -151,5 +153,9 @@ def from_db(value: datetime | None) -> datetime | None:
 
 
 def utcnow() -> datetime:
-    """The current instant, aware, in UTC."""
-    return datetime.now(UTC)
+    """
+    The current instant, aware, in UTC: by the database's clock in a scheduler
+    process that has measured it (see :mod:`django_metronome.clock`), else this
+    process's own.
+    """
+    return clock.now()
