@@ -1042,6 +1042,13 @@ def test_health_exit_codes_in_a_real_process():
     unhealthy = run_manage("health")
     assert unhealthy.returncode == 1, unhealthy.stderr
     assert "No scheduler process has heart-beaten in the last 30 s" in unhealthy.stdout
+    # Said once: the report on standard output, no summary repeating it.
+    assert (unhealthy.stdout + unhealthy.stderr).count("ot healthy") == 1, unhealthy
+    assert unhealthy.stderr == ""
+    # With --json the data goes to standard output and a summary to standard error.
+    unhealthy = run_manage("health", "--json")
+    assert unhealthy.returncode == 1
+    assert json.loads(unhealthy.stdout)["healthy"] is False
     assert unhealthy.stderr.strip() == (
         "CommandError: Not healthy: no scheduler process has heart-beaten in the last 30 s."
     )
@@ -1054,6 +1061,32 @@ def test_health_exit_codes_in_a_real_process():
     usage = run_manage("health", "--max-overdue", "soon")
     assert usage.returncode == 2
     assert "argument --max-overdue: 'soon' is not a number of seconds." in usage.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "args", [("list",), ("show", "nightly"), ("history",), ("health",), ("list", "--json")]
+)
+def test_a_reader_that_stops_reading_ends_it_quietly(args, store, make_job):
+    """`metronome show X | head`: no BrokenPipeError traceback, whatever the subcommand."""
+    store.add_job(make_job(jobs.noop, id="nightly", trigger=DAILY_0230))
+    env = dict(os.environ)
+    env["METRONOME_TEST_DB_NAME"] = str(connection.settings_dict["NAME"])
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "django", "metronome", *args, "--settings=tests.settings"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proc.stdout.close()  # the reader is gone before the first line is written
+    with proc.stderr:
+        errors = proc.stderr.read()
+    assert proc.wait(60) == 141, errors
+    assert errors == ""
 
 
 @pytest.mark.slow

@@ -4,12 +4,14 @@
 Subcommands: list, show, run, pause, resume, remove, history, prune, health.
 Each prints text for people, or JSON for programs with ``--json``. Exit codes:
 0 done (healthy), 1 failed (not healthy, unknown job, a run that did not
-succeed), 2 wrong arguments, 3 ``run --wait`` saw no outcome in time.
+succeed), 2 wrong arguments, 3 ``run --wait`` saw no outcome in time, 141 the
+reader of the output went away (``| head``), quietly, as when killed by SIGPIPE.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import socket
 import sys
@@ -41,8 +43,19 @@ USAGE = 2
 #: ``run --wait``: the run had no outcome within the timeout.
 NO_OUTCOME = 3
 
+#: The reader of the output went away (``| head``): the shell's code for SIGPIPE.
+BROKEN_PIPE = 128 + 13
+
 #: Seconds between two looks at a run's ledger row while waiting for its outcome.
 WAIT_POLL = 0.1
+
+
+class NotHealthy(CommandError):
+    """``health`` found a problem, and its text report is printed already (``reported``)."""
+
+    def __init__(self, message: str, *, reported: bool) -> None:
+        super().__init__(message)
+        self.reported = reported
 
 
 class Command(BaseCommand):
@@ -261,6 +274,34 @@ class Command(BaseCommand):
             parser.add_argument(flag, action="store_true", **hidden)
 
     # -- dispatch -------------------------------------------------------------------------
+
+    def run_from_argv(self, argv: list[str]) -> None:
+        """Django's, ending quietly when the output's reader stops reading (``| head``)."""
+        try:
+            try:
+                super().run_from_argv(argv)
+            finally:
+                sys.stdout.flush()
+        except BrokenPipeError:
+            # Python would report the pipe again when it flushes at exit: point the
+            # standard streams at nothing first.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    os.dup2(devnull, stream.fileno())
+                except (OSError, ValueError):
+                    pass
+            sys.exit(BROKEN_PIPE)
+
+    def execute(self, *args: Any, **options: Any) -> Any:
+        try:
+            return super().execute(*args, **options)
+        except NotHealthy as exc:
+            # On the command line, the report printed already says it: exit 1 without
+            # Django's "CommandError: Not healthy..." repeating it.
+            if exc.reported and getattr(self, "_called_from_command_line", False):
+                sys.exit(exc.returncode)
+            raise
 
     def handle(
         self, *args: Any, subcommand: str, database: str | None, as_json: bool, **options: Any
@@ -793,7 +834,10 @@ class Command(BaseCommand):
                     f"{report.overdue_count} job(s) overdue by more than "
                     f"{cli.span(report.max_overdue)}"
                 )
-            raise CommandError(f"Not healthy: {'; '.join(wrong)}.")
+            message = f"Not healthy: {'; '.join(wrong)}."
+            if self.as_json:
+                raise CommandError(message)  # the data says it to programs; this, to people
+            raise NotHealthy(message, reported=True)
 
     def _print_health(self, report: cli.HealthReport) -> None:
         if report.healthy:
