@@ -189,7 +189,8 @@ def log_in(driver: Any, live_server: Any) -> None:
     driver.find_element(By.ID, "id_username").send_keys("admin")
     driver.find_element(By.ID, "id_password").send_keys("correct horse")
     driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-    wait_until(lambda: driver.current_url.endswith("/admin/"), PAGE_TIMEOUT, "login")
+    # Not endswith("/admin/"): the login page's own URL ends so (?next=/admin/).
+    wait_until(lambda: "/login/" not in driver.current_url, PAGE_TIMEOUT, "login")
     assert "Log out" in driver.page_source or "logout" in driver.page_source
 
 
@@ -426,3 +427,44 @@ def test_docs_screenshots(browser, live_server, scheduler):
     screenshot(browser, images / "job-list.png", width=1280)
     browser.get(f"{live_server.url}/admin/django_metronome/djangojob/dashboard/")
     screenshot(browser, images / "dashboard.png", width=1280)
+
+
+def test_the_job_list_fits_1400_px_with_the_sidebar_open(browser, live_server, scheduler):
+    """No horizontal scrolling: long names, ids and zones wrap instead."""
+    now = datetime.now(UTC)
+    scheduler.add_job(
+        jobs.fail_loudly,
+        "cron",
+        minute=0,
+        timezone="America/Argentina/ComodRivadavia",
+        id="sync_payments",
+        name="Sync payments",
+    )
+    scheduler.add_job(
+        jobs.noop,
+        "cron",
+        day_of_week="mon-fri",
+        hour="8-18",
+        minute="*/15",
+        second=30,
+        timezone="America/New_York",
+        id="reports.partner_api:poll_the_partner_api_for_new_orders_and_refunds",
+        name="Poll the partner API for new orders and refunds",
+    )
+    scheduler.add_job(
+        jobs.noop, "cron", hour=1, timezone="Asia/Seoul", id="close", name="Close campaigns"
+    )
+    DjangoJob.objects.get(pk="close").pause(now + timedelta(days=2, seconds=7))
+    realistic_history(now)
+    log_in(browser, live_server)
+    browser.get(f"{live_server.url}/admin/django_metronome/djangojob/")
+
+    widths = browser.execute_script(
+        "const results = document.querySelector('.results');"
+        "return [document.documentElement.scrollWidth, window.innerWidth,"
+        " results.scrollWidth, results.clientWidth];"
+    )
+    page, window, table, room = widths
+    assert window == WIDTH
+    assert page <= window, widths
+    assert table <= room, widths
