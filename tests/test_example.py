@@ -291,6 +291,12 @@ def test_the_demo_runs_jobs_fills_the_ledger_and_can_be_run_again(example):
     assert "moved to" in out
     assert "manage.py createsuperuser" in out
     assert "manage.py runserver" in out
+    # Commands to type from where the demo was started (here: example/), and a
+    # server that runs the scheduler, so that the admin shows one at work.
+    assert "./manage.py createsuperuser" in out
+    assert "SCHEDULER_DEFAULT=1 " in out and "./manage.py runserver" in out
+    shown = out.split("The failed run's traceback")[1].split("\n\n")[0]
+    assert shown.count("ImproperlyConfigured: FUNDING_REPORT_URL is not set") == 1, shown
     assert "http://127.0.0.1:8000/admin/" in out
     ledger = example.query(LEDGER)
     statuses = {status for _, status, _, _ in ledger}

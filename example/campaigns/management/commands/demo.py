@@ -16,8 +16,10 @@ import sys
 import time
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from apscheduler.jobstores.base import JobLookupError
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 from django.utils import timezone
@@ -70,6 +72,12 @@ def millis(value: timedelta | None) -> str:
 
 def clock(value) -> str:
     return timezone.localtime(value).strftime("%H:%M:%S")
+
+
+def _relative(path: str, start: str) -> str:
+    """``path`` as typed from ``start``: relative, with ./ where a shell needs it."""
+    shown = os.path.relpath(path, start)
+    return shown if os.sep in shown else f".{os.sep}{shown}"
 
 
 class Command(BaseCommand):
@@ -293,11 +301,19 @@ class Command(BaseCommand):
             return
         self.say(f"\nThe failed run's traceback, as the ledger keeps it ({failed.job_name}):")
         lines = [line for line in failed.traceback.splitlines() if line.strip("^~ ")]
-        for line in [*lines[-4:], failed.exception]:
+        shown = lines[-4:]
+        # The stored traceback usually ends with the exception line already.
+        if failed.exception and failed.exception.strip() not in (line.strip() for line in shown):
+            shown.append(failed.exception)
+        for line in shown:
             self.say(f"  | {line}")
 
     def print_admin_hint(self) -> None:
-        python = os.path.relpath(sys.executable)
+        # Paths from where the user stands: scripts/demo says where that is, since it
+        # runs this command from example/.
+        here = os.environ.get("DEMO_CALLER_DIR") or os.getcwd()
+        python = _relative(sys.executable, here)
+        manage = _relative(str(Path(settings.BASE_DIR) / "manage.py"), here)
         left = DjangoJob.objects.filter(pk__startswith="campaign-").in_run_order()
         for job in left:
             if job.next_run_time is not None:
@@ -306,9 +322,10 @@ class Command(BaseCommand):
                     f"{timezone.localtime(job.next_run_time):%Y-%m-%d %H:%M:%S}."
                 )
         self.say(
-            "\nSee the jobs and their runs in the admin:\n"
-            f"  {python} manage.py createsuperuser\n"
-            f"  {python} manage.py runserver\n"
+            "\nSee the jobs and their runs in the admin (SCHEDULER_DEFAULT=1 makes the server\n"
+            "run the scheduler of campaigns/operator.py, as a web worker of the project would):\n"
+            f"  {python} {manage} createsuperuser\n"
+            f"  SCHEDULER_DEFAULT=1 {python} {manage} runserver\n"
             "  then open http://127.0.0.1:8000/admin/ (Scheduled jobs: jobs, job executions)."
         )
 
