@@ -267,3 +267,18 @@ def test_a_second_start_raises_and_changes_nothing(cls):
     assert took < 3, f"shutdown took {took:.1f} s"
     assert not DjangoJobExecution.objects.filter(status__in=["running", "interrupted"]).exists()
     assert SchedulerNode.objects.get(pk=scheduler.identity).stopped_at is not None
+
+
+def test_once_per_process_from_the_same_place(monkeypatch, caplog):
+    """ready() run twice (a test runner, a second django.setup()) starts one scheduler."""
+    from django_metronome import autostart
+
+    monkeypatch.setenv("METRONOME_AUTOSTART", "1")
+    monkeypatch.setattr(autostart, "_loading_starts", set())
+    caplog.set_level("INFO", logger="django_metronome.autostart")
+    scheduler = BackgroundScheduler(timezone=UTC)
+    answers = [autostart.may_start_while_loading(scheduler, False) for _ in range(2)]
+    assert answers == [True, False]
+    assert "a scheduler was started from there already in this process" in caplog.text
+    # force=True is the way to start another from the same place anyway.
+    assert autostart.may_start_while_loading(scheduler, True)
