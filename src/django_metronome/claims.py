@@ -633,16 +633,12 @@ def start_fires(using: str, node: str, ids: Sequence[int], now: datetime) -> lis
         ExecutionStatus.CLAIMED.value,
         node,
     ]
-    returning = connection.vendor == "postgresql"
-    if returning:
-        sql += f" RETURNING {quote(_pk_column())}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        if returning:
-            return [pk for (pk,) in cursor.fetchall()]
         if cursor.rowcount == len(ids):
             return list(ids)
-    # Some were not ours any more: which ones are, now?
+    # Some were not ours any more, or this is a retry of a mark whose commit was
+    # acknowledged too late: the fires started by us are ours, the rest not.
     return list(
         DjangoJobExecution.objects.using(using)
         .filter(pk__in=list(ids), status=ExecutionStatus.RUNNING, node=node)

@@ -291,6 +291,7 @@ class Heart:
         self._thread.join(timeout)
 
     def beat(self) -> None:
+        faults.point("heartbeat")
         offset = sync_clock(self.using)
         now = utcnow()
         dead_after = timedelta(seconds=conf.DEAD_AFTER)

@@ -64,3 +64,22 @@ def record_fire_plainly() -> None:
     fire = current_fire()
     assert fire is not None
     FireRecord.objects.create(job_id=fire.job_id, run_time=fire.run_time, pid=os.getpid())
+
+
+def append_fire(path: str, seconds: float = 0) -> None:
+    """
+    Append which fire ran, in which process, to a file, then take ``seconds``.
+
+    The side effect of the fault suite: it needs no database, so a test that
+    kills the scheduler's connections or restarts the server counts the runs
+    without disturbing the jobs themselves.
+    """
+    fire = current_fire()
+    assert fire is not None, "append_fire runs only under a django-metronome scheduler"
+    line = f"{fire.job_id} {fire.run_time.isoformat()} {os.getpid()}\n"
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(descriptor, line.encode())
+    finally:
+        os.close(descriptor)
+    time.sleep(seconds)
