@@ -375,6 +375,15 @@ def test_quarantined_job_shows_its_reason_and_cannot_run(admin_client, seoul_job
     assert any("quarantined" in message for message in messages_of(response))
 
 
+def test_a_row_edited_to_a_refused_function_shows_as_refused_at_once(admin_client, seoul_job):
+    DjangoJob.objects.filter(pk=seoul_job.pk).update(func_ref="tests.testapp.attack:os.system")
+
+    page = text(admin_client.get(reverse("admin:django_metronome_djangojob_changelist")))
+
+    assert "refused" in page
+    assert "is the module &#x27;os&#x27;" in page
+
+
 def test_orphaned_job_says_so_and_can_be_removed(admin_client, seoul_job):
     DjangoJob.objects.filter(pk=seoul_job.pk).update(source=JobSource.CODE, orphaned_at=NOW)
     record(seoul_job, NOW)
@@ -794,7 +803,7 @@ def test_job_filter_is_a_text_box_keeping_the_other_filters(admin_client, seoul_
 
 def test_dashboard(admin_client, seoul_job, add_job):
     now = datetime.now(UTC)
-    live_node(declared=["check_campaign_status"])
+    live_node(declared=["check_campaign_status"], clock_offset=-30.25)
     SchedulerNode.objects.create(
         id="web-2:99:dead00",
         hostname="web-2",
@@ -826,6 +835,8 @@ def test_dashboard(admin_client, seoul_job, add_job):
     page = text(response)
 
     assert [row.node.pk for row in response.context["alive"]] == ["web-1:4242:abcdef"]
+    assert [row.clock for row in response.context["alive"]] == ["30.250 s fast"]
+    assert "metronome-clock-off" in response.content.decode()
     assert [row.node.pk for row in response.context["gone"]] == ["web-2:99:dead00"]
     assert [line.job_id for line in response.context["overdue"]] == ["late"]
     assert response.context["failed_count"] == 1

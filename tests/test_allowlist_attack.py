@@ -173,3 +173,32 @@ def test_an_attack_module_really_holds_the_dangerous_things():
     assert attack.os.system is os.system
     assert attack.Holder.run is os.system
     assert attack.alias is attack.allowed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_edited_row_is_quarantined_before_it_falls_due(settings, witness):
+    """The heart sweeps the run-time jobs' functions: the edit shows long before 2100."""
+    settings.METRONOME = {
+        "POLL_INTERVAL": 0.05,
+        "HEARTBEAT_INTERVAL": 0.2,
+        "DEAD_AFTER": 2,
+        "PRUNE_INTERVAL": 0.2,
+    }
+    far = datetime(2100, 1, 1, tzinfo=UTC)
+    django_metronome.add_job(jobs.noop, "date", run_date=far, id="edited", args=["x"])
+    django_metronome.add_job(jobs.noop, "date", run_date=far, id="untouched")
+    DjangoJob.objects.filter(pk="edited").update(
+        func_ref="tests.testapp.attack:subprocess.call",
+        state={**DjangoJob.objects.get(pk="edited").state, "args": [command(witness)]},
+    )
+    scheduler = BackgroundScheduler(timezone=UTC)
+    scheduler.start()
+    try:
+        row = wait_for(
+            lambda: DjangoJob.objects.filter(pk="edited", quarantined_at__isnull=False).first()
+        )
+    finally:
+        scheduler.shutdown()
+    assert "is the module 'subprocess'" in row.quarantine_reason
+    assert DjangoJob.objects.get(pk="untouched").quarantined_at is None
+    assert not DjangoJobExecution.objects.exists()

@@ -925,6 +925,25 @@ def test_health_notes_a_silent_process_while_another_is_alive(db):
     ]
 
 
+def test_health_shows_each_process_clock_and_notes_one_that_is_off(db):
+    node("host:1:abc", heartbeat_age=1)
+    node("host:2:def", heartbeat_age=1)
+    SchedulerNode.objects.filter(pk="host:1:abc").update(clock_offset=0.004)
+    SchedulerNode.objects.filter(pk="host:2:def").update(clock_offset=-30.25)
+    output = metronome("health")
+    assert output.startswith("Healthy.")  # it schedules by the database's clock
+    assert (
+        "Note: Scheduler process host:2:def's clock is 30.250 s ahead of the database's" in output
+    )
+    assert "host:1:abc's clock" not in output
+    data = metronome_json("health")
+    assert {n["id"]: n["clock_offset_seconds"] for n in data["nodes"]} == {
+        "host:1:abc": 0.004,
+        "host:2:def": -30.25,
+    }
+    assert len(data["notes"]) == 1
+
+
 def test_health_with_an_overdue_job(add):
     node("host:1:abc", heartbeat_age=1)
     due = utcnow() - timedelta(minutes=5)
@@ -973,6 +992,7 @@ def test_health_json_keys(db):
         "overdue_count",
         "overdue_jobs",
         "problems",
+        "notes",
     }
     assert data["max_overdue_seconds"] == 30
     assert datetime.fromisoformat(data["checked_at"]).utcoffset() == timedelta(0)

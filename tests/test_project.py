@@ -57,6 +57,8 @@ def test_default_settings_pass_the_checks():
         ({"DEAD_AFTER": float("inf")}, ["django_metronome.E005"]),
         ({"MISFIRE_POLICY": "never"}, ["django_metronome.E006"]),
         ({"DEAD_AFTER": 5, "HEARTBEAT_INTERVAL": 5}, ["django_metronome.E007"]),
+        ({"CLOCK": "ntp"}, ["django_metronome.E011"]),
+        ({"MAX_CLOCK_OFFSET": 0}, ["django_metronome.E005"]),
     ],
 )
 def test_bad_settings_have_stable_check_ids(settings, metronome, expected):
@@ -178,6 +180,32 @@ def test_several_processes_on_sqlite_are_warned_about():
             id=f"h:{pid}", hostname="h", pid=pid, started_at=now, last_heartbeat=now
         )
     assert [e.id for e in checks.check_database(databases=["default"])] == ["django_metronome.W001"]
+
+
+@pytest.mark.django_db
+def test_a_process_whose_clock_is_off_is_warned_about(settings):
+    from datetime import UTC, datetime
+
+    from django_metronome.models import SchedulerNode
+
+    settings.METRONOME = {"MAX_CLOCK_OFFSET": 2}
+    now = datetime.now(UTC)
+    for pid, offset in ((1, 0.01), (2, -30.5), (3, None)):
+        SchedulerNode.objects.create(
+            id=f"h:{pid}",
+            hostname=f"h{pid}",
+            pid=pid,
+            started_at=now,
+            last_heartbeat=now,
+            clock_offset=offset,
+        )
+    warnings = [e for e in checks.check_database(databases=["default"]) if e.id.endswith("W003")]
+    (warning,) = warnings
+    assert warning.msg == (
+        "The clock of scheduler process h:2 is 30.500 s ahead of the database server's "
+        "(more than MAX_CLOCK_OFFSET, 2 s)."
+    )
+    assert "fix the time synchronisation (NTP) of host 'h2'" in warning.hint
 
 
 def test_a_bad_declaration_in_a_jobs_module_fails_the_check(tmp_path, monkeypatch, settings):

@@ -35,6 +35,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 from . import admin_views as views
+from . import allowlist
 from .admin_views import (
     PauseUntilForm,
     database,
@@ -51,7 +52,7 @@ from .admin_views import (
     zone_choices,
 )
 from .conf import conf
-from .models import DjangoJob, DjangoJobExecution, ExecutionStatus, SchedulerNode
+from .models import DjangoJob, DjangoJobExecution, ExecutionStatus, JobSource, SchedulerNode
 from .util import from_db, utcnow
 
 #: Admin media of every page of the app.
@@ -377,6 +378,11 @@ class DjangoJobAdmin(OnJobDatabase, admin.ModelAdmin):
         flags = []
         if obj.is_quarantined:
             flags.append(flag("quarantined", "quarantined", obj.quarantine_reason))
+        elif obj.source == JobSource.RUNTIME:
+            # A row edited by hand shows at once; the schedulers quarantine it too.
+            refused = allowlist.refusal(obj.id, obj.func_ref)
+            if refused is not None:
+                flags.append(flag("quarantined", "refused", refused))
         if obj.orphaned_at is not None:
             flags.append(
                 flag("orphaned", "orphaned", "Declared in code by no running scheduler process.")

@@ -391,6 +391,10 @@ class NodeRow:
     started: str
     stopped: str
     declared: int
+    #: The database's clock against the process's, in words ("+0.002 s").
+    clock: str = ""
+    #: Further off than MAX_CLOCK_OFFSET.
+    clock_off: bool = False
 
 
 @dataclass
@@ -521,7 +525,18 @@ def node_row(node: SchedulerNode, now: datetime) -> NodeRow:
         started=format_instant(node.started_at),
         stopped=format_instant(node.stopped_at),
         declared=len(node.declared or []),
+        clock=clock_offset_text(node.clock_offset),
+        clock_off=node.clock_offset is not None and abs(node.clock_offset) > conf.MAX_CLOCK_OFFSET,
     )
+
+
+def clock_offset_text(offset: float | None) -> str:
+    """How far a process's clock is from the database's: ``in step``, ``30.2 s fast``."""
+    if offset is None:
+        return "its own (CLOCK is 'local')"
+    if abs(offset) < 0.0005:
+        return "in step"
+    return f"{abs(offset):.3f} s {'slow' if offset > 0 else 'fast'}"
 
 
 def heartbeat_age(node: SchedulerNode, now: datetime) -> str:

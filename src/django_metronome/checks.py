@@ -10,6 +10,8 @@ Settings (run by every ``manage.py check``):
 * ``django_metronome.E005``: a number setting is not a positive number.
 * ``django_metronome.E006``: ``METRONOME["MISFIRE_POLICY"]`` is not a known policy.
 * ``django_metronome.E007``: ``DEAD_AFTER`` is not longer than two heartbeats.
+* ``django_metronome.E011``: ``METRONOME["CLOCK"]`` is neither ``"database"``
+  nor ``"local"``.
 
 Job declarations (run by every ``manage.py check``, except during ``migrate``):
 
@@ -31,6 +33,10 @@ commands):
   every claim waits for every other.
 * ``django_metronome.W002``: the job tables' migrations are not all applied.
   ``runscheduler`` refuses to start until they are.
+* ``django_metronome.W003``: a live scheduler process's clock is off from the
+  database server's by more than ``MAX_CLOCK_OFFSET``. It schedules by the
+  database's clock (unless ``CLOCK`` is ``"local"``), so fires are on time,
+  but the machine's time synchronisation is broken.
 
 None of the database checks runs during ``migrate`` itself, which runs the
 database checks just before it creates the tables they look at.
@@ -70,6 +76,8 @@ POSITIVE_NUMBERS = {
     "PRUNE_INTERVAL": False,
     "HISTORY_MAX_AGE": True,
     "HISTORY_MAX_PER_JOB": True,
+    "MIN_INTERVAL": False,
+    "MAX_CLOCK_OFFSET": False,
 }
 
 
@@ -122,6 +130,16 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                 f"METRONOME['MISFIRE_POLICY'] is {policy!r}.",
                 hint=f"Use one of {', '.join(map(repr, MISFIRE_POLICIES))}.",
                 id="django_metronome.E006",
+            )
+        )
+    clock = raw.get("CLOCK", DEFAULTS["CLOCK"])
+    if clock not in ("database", "local"):
+        errors.append(
+            Error(
+                f"METRONOME['CLOCK'] is {clock!r}.",
+                hint="Use 'database' (schedule by the database server's clock, the default) "
+                "or 'local' (by each process's own clock).",
+                id="django_metronome.E011",
             )
         )
     if not any(e.id == "django_metronome.E005" for e in errors):
@@ -241,12 +259,35 @@ def check_database(
                 id="django_metronome.E009",
             )
         )
-    if connection.vendor == "sqlite" and not errors:
+    if not errors:
         try:
-            errors += _sqlite_warnings(alias)
+            if connection.vendor == "sqlite":
+                errors += _sqlite_warnings(alias)
+            errors += _clock_warnings(alias)
         except DatabaseError:
             pass  # no tables yet: nothing runs on them either
     return errors
+
+
+def _clock_warnings(alias: str) -> list[CheckMessage]:
+    from .clock import describe_offset
+    from .models import SchedulerNode
+    from .util import utcnow
+
+    bound = conf.MAX_CLOCK_OFFSET
+    live = SchedulerNode.objects.using(alias).alive(utcnow(), timedelta(seconds=conf.DEAD_AFTER))
+    offsets = live.filter(clock_offset__isnull=False).order_by("id")
+    return [
+        Warning(
+            f"The clock of scheduler process {node.id} is {describe_offset(offset)} the "
+            f"database server's (more than MAX_CLOCK_OFFSET, {bound:g} s).",
+            hint="It schedules by the database's clock, so its fires are on time; fix the "
+            f"time synchronisation (NTP) of host {node.hostname!r}.",
+            id="django_metronome.W003",
+        )
+        for node in offsets
+        if (offset := node.clock_offset) is not None and abs(offset) > bound
+    ]
 
 
 def _migrating() -> bool:

@@ -24,6 +24,8 @@ from typing import Any
 
 from django.db.models import OuterRef, Subquery
 
+from .clock import describe_offset
+from .conf import conf
 from .models import DjangoJob, DjangoJobExecution, SchedulerNode
 from .preview import MAX_PREVIEW
 from .serialization import decode_tz
@@ -356,6 +358,8 @@ class HealthReport:
     last_heartbeat: SchedulerNode | None = None
     overdue: list[DjangoJob] = field(default_factory=list)
     overdue_count: int = 0
+    #: A process whose clock is further off than this (seconds) is noted.
+    max_clock_offset: float = 1.0
 
     @property
     def live_nodes(self) -> list[SchedulerNode]:
@@ -412,10 +416,20 @@ class HealthReport:
         return text + ". Start one with `manage.py runscheduler`."
 
     def notes(self) -> list[str]:
-        """Not wrong yet, but worth knowing: silent processes while others are alive."""
+        """
+        Not wrong yet, but worth knowing: silent processes while others are
+        alive, and processes whose clock is off from the database's.
+        """
+        found = [
+            f"Scheduler process {node.id}'s clock is {describe_offset(offset)} the database's; "
+            f"it schedules by the database's clock, but fix the time synchronisation of "
+            f"{node.hostname}."
+            for node in self.live_nodes
+            if (offset := node.clock_offset) is not None and abs(offset) > self.max_clock_offset
+        ]
         if not self.live_nodes:
-            return []
-        return [
+            return found
+        return found + [
             f"Scheduler process {node.id} has not heart-beaten for "
             f"{span(self.heartbeat_age(node))}; the live ones will presume it dead."
             for node, alive in self.nodes
@@ -438,6 +452,7 @@ class HealthReport:
                     "started_at": iso(node.started_at, UTC),
                     "last_heartbeat": iso(node.last_heartbeat, UTC),
                     "heartbeat_age_seconds": self.heartbeat_age(node),
+                    "clock_offset_seconds": node.clock_offset,
                     "alive": alive,
                 }
                 for node, alive in self.nodes
@@ -453,6 +468,7 @@ class HealthReport:
                 for job in self.overdue
             ],
             "problems": self.problems(),
+            "notes": self.notes(),
         }
 
 
@@ -472,7 +488,9 @@ def health_report(
     that should run (not paused, quarantined or orphaned) has a next run time
     more than ``max_overdue`` seconds before ``now``.
     """
-    report = HealthReport(now, max_heartbeat_age, max_overdue, hostname)
+    report = HealthReport(
+        now, max_heartbeat_age, max_overdue, hostname, max_clock_offset=conf.MAX_CLOCK_OFFSET
+    )
     processes = SchedulerNode.objects.using(using)
     if hostname is not None:
         processes = processes.filter(hostname=hostname)

@@ -76,5 +76,10 @@ def offset_of(database_now: datetime, before: float, after: float) -> float:
     return (database_now - datetime.fromtimestamp(middle, UTC)) / timedelta(seconds=1)
 
 
+def describe_offset(offset: float) -> str:
+    """A process's clock against the database's, in words: ``"30.500 s ahead of"``."""
+    return f"{abs(offset):.3f} s {'behind' if offset > 0 else 'ahead of'}"
+
+
 #: This process's clock. Scheduler processes measure it; others keep offset 0.
 clock = Clock()

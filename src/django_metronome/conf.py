@@ -54,7 +54,7 @@ DEFAULTS: dict[str, Any] = {
     # django_metronome.clock) or "local" (each process's own).
     "CLOCK": "database",
     # Seconds of clock offset between a scheduler process and the database beyond
-    # which it is reported (log, dashboard, metronome health, system check W004).
+    # which it is reported (log, dashboard, metronome health, system check W003).
     "MAX_CLOCK_OFFSET": 1.0,
     # Shortest interval an interval trigger may have, in seconds: each fire writes a
     # row to the run history, so a shorter one is refused when the job is added.
