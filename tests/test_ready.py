@@ -189,7 +189,8 @@ def test_after_a_reload_exactly_one_process_fires(processes, tmp_path):
     wait_for(lambda: fires_by_node().get(first.id, 0) >= 2, timeout=60)
     assert first.pid != server.pid  # the serving child, not the reloader's parent
 
-    later = time.time() + 5
+    # File times come from the real clock, whatever this process's says (a shifted run).
+    later = (tmp_path / "ready_settings_here.py").stat().st_mtime + 5
     os.utime(tmp_path / "ready_settings_here.py", (later, later))
     second = wait_for(lambda: SchedulerNode.objects.exclude(pk=first.pk).first(), timeout=60)
     wait_for(lambda: fires_by_node().get(second.id, 0) >= 3, timeout=60)
