@@ -13,11 +13,11 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
 import django_metronome
-from django_metronome import claims, nodes
-from django_metronome.claims import Outcome
 from django_metronome.firing import plan_fires
 from django_metronome.jobstores import DjangoJobStore
 from django_metronome.models import DjangoJob, DjangoJobExecution, ExecutionStatus
+from django_metronome.store import claims, ledger, nodes
+from django_metronome.store.ledger import Outcome
 from django_metronome.triggers import next_fire_time
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -103,9 +103,9 @@ def test_starting_marks_only_fires_still_claimed_by_this_process(store):
 
     # Another process presumed node-a dead and handed one fire back meanwhile.
     DjangoJobExecution.objects.filter(pk=ids[0]).update(status="pending", node="")
-    started = claims.start_fires("default", "node-a", ids, at + timedelta(seconds=1))
+    started = ledger.start_fires("default", "node-a", ids, at + timedelta(seconds=1))
     assert sorted(started) == sorted(ids[1:])
-    assert claims.start_fires("default", "node-b", ids, at) == []  # not node-b's
+    assert ledger.start_fires("default", "node-b", ids, at) == []  # not node-b's
     rows = DjangoJobExecution.objects.in_bulk(ids)
     assert rows[ids[0]].status == ExecutionStatus.PENDING
     assert {rows[pk].status for pk in ids[1:]} == {ExecutionStatus.RUNNING}
@@ -117,7 +117,7 @@ def test_a_dead_process_hands_back_what_it_never_started(store):
     one_shots(4, at - timedelta(seconds=1))
     batch = claim(store, "node-a", at)
     ids = [fire.execution_id for claimed in batch.claimed for fire in claimed.fires]
-    claims.start_fires("default", "node-a", ids[:1], at)
+    ledger.start_fires("default", "node-a", ids[:1], at)
     nodes.register("default", "node-a", at - timedelta(minutes=5))
 
     dead = nodes.reap("default", at + timedelta(minutes=1), timedelta(seconds=30))
@@ -151,7 +151,7 @@ def test_a_handed_back_fire_runs_once_elsewhere_and_then_its_job_goes(store):
     (fire,) = claimed.fires
     assert fire.ended  # its job's schedule had ended
     assert fire.run_time == at - timedelta(seconds=1)  # the nominal time, however late
-    assert claims.start_fires("default", "node-b", [fire.execution_id], later) == [
+    assert ledger.start_fires("default", "node-b", [fire.execution_id], later) == [
         fire.execution_id
     ]
     # A second process finds nothing left to take.
@@ -160,7 +160,7 @@ def test_a_handed_back_fire_runs_once_elsewhere_and_then_its_job_goes(store):
     )
     assert again.fire_count == 0
 
-    claims.record_outcomes(
+    ledger.record_outcomes(
         "default",
         [
             Outcome(
@@ -186,7 +186,7 @@ def test_a_clean_stop_hands_back_claims_and_interrupts_started_fires(store):
     one_shots(2, at - timedelta(seconds=1))
     batch = claim(store, "node-a", at)
     ids = [fire.execution_id for claimed in batch.claimed for fire in claimed.fires]
-    claims.start_fires("default", "node-a", ids[:1], at)
+    ledger.start_fires("default", "node-a", ids[:1], at)
     nodes.register("default", "node-a", at)
 
     assert nodes.stop("default", "node-a", at + timedelta(seconds=1)) == (1, 1)

@@ -28,7 +28,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import OperationalError, connection
 
-from django_metronome import cli, retention
+from django_metronome import cli
 from django_metronome.management.commands.metronome import Command as MetronomeCommand
 from django_metronome.models import (
     DjangoJob,
@@ -38,7 +38,8 @@ from django_metronome.models import (
     SchedulerNode,
 )
 from django_metronome.schedulers import BackgroundScheduler
-from django_metronome.util import utcnow
+from django_metronome.store import retention
+from django_metronome.store.db import utcnow
 from tests.testapp import jobs
 
 ROOT = Path(__file__).resolve().parent.parent

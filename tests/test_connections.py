@@ -14,7 +14,7 @@ import pytest
 from django.db import OperationalError, connection, transaction
 
 from django_metronome.models import DjangoJob
-from django_metronome.util import close_connection
+from django_metronome.store.db import close_connection
 from tests.conftest import server_db_only
 from tests.testapp import jobs
 

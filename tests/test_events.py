@@ -18,9 +18,11 @@ from apscheduler.events import (
     JobSubmissionEvent,
 )
 
-from django_metronome.jobstores import DjangoJobStore, EventRecorder, register_events
+from django_metronome.jobstores import DjangoJobStore, register_events
 from django_metronome.models import DjangoJob, DjangoJobExecution, ExecutionStatus
-from django_metronome.util import close_old_connections, node_identity
+from django_metronome.store.db import node_identity
+from django_metronome.store.recorder import EventRecorder
+from django_metronome.util import close_old_connections
 from tests.conftest import TidyBackgroundScheduler, wait_for
 from tests.testapp import jobs
 

@@ -2,7 +2,7 @@
 The standing fault suite: break a scheduler process at every step of a fire's life.
 
 A *victim* process runs one-shot jobs beside (or before) survivors; a fault
-point (``django_metronome.faults``, configured through ``METRONOME_FAULTS``)
+point (``django_metronome.loop.faults``, configured through ``METRONOME_FAULTS``)
 kills it or holds it at an exact instant: after its claim committed, after a
 fire was marked started, between a job's end and its outcome write, during a
 heartbeat. Or the test kills it mid-job, kills its database connections, or
@@ -34,7 +34,6 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from django.db import connection
 
-from django_metronome import nodes
 from django_metronome.jobstores import DjangoJobStore
 from django_metronome.models import (
     FINAL_STATUSES,
@@ -42,6 +41,7 @@ from django_metronome.models import (
     ExecutionStatus,
     SchedulerNode,
 )
+from django_metronome.store import nodes
 from tests.conftest import wait_for
 from tests.test_processes import reconnecting, restart_database_server
 

@@ -29,7 +29,7 @@ from django_metronome.models import (
     ExecutionStatus,
     SchedulerNode,
 )
-from django_metronome.util import close_connection
+from django_metronome.store.db import close_connection
 from tests.conftest import wait_for
 from tests.proctools import duplicates
 from tests.testapp.models import FireRecord

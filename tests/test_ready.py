@@ -273,9 +273,10 @@ def test_a_second_start_raises_and_changes_nothing(cls):
 def test_once_per_process_from_the_same_place(monkeypatch, caplog):
     """ready() run twice (a test runner, a second django.setup()) starts one scheduler."""
     from django_metronome import autostart
+    from django_metronome.loop import startrules
 
     monkeypatch.setenv("METRONOME_AUTOSTART", "1")
-    monkeypatch.setattr(autostart, "_loading_starts", set())
+    monkeypatch.setattr(startrules, "_loading_starts", set())
     caplog.set_level("INFO", logger="django_metronome.autostart")
     scheduler = BackgroundScheduler(timezone=UTC)
     answers = [autostart.may_start_while_loading(scheduler, False) for _ in range(2)]

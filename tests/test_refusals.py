@@ -19,10 +19,10 @@ from apscheduler.schedulers.background import BackgroundScheduler as APSBackgrou
 from apscheduler.triggers.interval import IntervalTrigger
 
 from django_metronome import add_job, checks
+from django_metronome.exceptions import InvalidJob, InvalidTrigger
 from django_metronome.jobstores import DjangoJobStore
 from django_metronome.models import DjangoJob
 from django_metronome.schedulers import BackgroundScheduler
-from django_metronome.validation import InvalidJob, InvalidTrigger
 from tests.testapp import jobs
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from django_metronome import retention
 from django_metronome.models import DjangoJobExecution, ExecutionStatus
+from django_metronome.store import retention
 
 pytestmark = pytest.mark.django_db
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from django_metronome.sqlite import is_scheduler_thread
+from django_metronome.store.sqlite import is_scheduler_thread
 from tests.conftest import wait_for
 from tests.proctools import ROOT
 

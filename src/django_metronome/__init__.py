@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .api import add_job as add_job
-    from .schedulers import BackgroundScheduler
+    from .loop.flavours import BackgroundScheduler
 
     scheduler: BackgroundScheduler
 

@@ -35,7 +35,6 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 from . import admin_views as views
-from . import allowlist
 from .admin_views import (
     PauseUntilForm,
     database,
@@ -53,7 +52,8 @@ from .admin_views import (
 )
 from .conf import conf
 from .models import DjangoJob, DjangoJobExecution, ExecutionStatus, JobSource, SchedulerNode
-from .util import from_db, utcnow
+from .store import allowlist
+from .store.db import from_db, utcnow
 
 #: Admin media of every page of the app.
 CSS = {"all": ["django_metronome/admin.css"]}

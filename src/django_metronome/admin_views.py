@@ -40,7 +40,7 @@ from .models import (
     JobSource,
     SchedulerNode,
 )
-from .util import from_db, utcnow
+from .store.db import from_db, utcnow
 
 #: Fire times previewed on a job's page and on the dashboard.
 FIRE_PREVIEW = 10

@@ -19,10 +19,10 @@ from collections.abc import Callable
 from typing import Any
 
 from apscheduler.job import Job
-from apscheduler.util import undefined
 
-from .jobstores import DjangoJobStore
-from .schedulers import BackgroundScheduler
+from .loop.declare import JobSpec
+from .loop.flavours import BackgroundScheduler
+from .store.jobstore import DjangoJobStore
 
 __all__ = ["add_job"]
 
@@ -30,51 +30,29 @@ __all__ = ["add_job"]
 def add_job(
     func: Callable[..., Any] | str,
     trigger: Any = None,
-    args: Any = None,
-    kwargs: Any = None,
-    id: str | None = None,
-    name: str | None = None,
-    misfire_grace_time: Any = undefined,
-    coalesce: Any = undefined,
-    max_instances: Any = undefined,
-    next_run_time: Any = undefined,
-    executor: str = "default",
-    replace_existing: bool = False,
-    misfire_policy: str | None = None,
+    *arguments: Any,
     database: str | None = None,
-    **trigger_args: Any,
+    **options: Any,
 ) -> Job:
     """
     Store a job added at run time, now, in the database: APScheduler's ``add_job``.
 
-    The arguments are ``BackgroundScheduler.add_job``'s (a crontab string is a
-    trigger; times without a zone are in the project's). The function must be
-    importable and allowed (see :mod:`django_metronome.allowlist`); arguments
-    must be JSON. With ``replace_existing`` an existing job of the same id is
-    replaced (its next run time recomputed), otherwise ``ConflictingIdError``
-    (adding the very same job twice is taken as a retry and is not a conflict).
+    The arguments are ``BackgroundScheduler.add_job``'s, read the same way
+    (:class:`~django_metronome.loop.declare.JobSpec`): a crontab string is a
+    trigger; times without a zone are in the project's. The function must be
+    importable and allowed (see :mod:`django_metronome.store.allowlist`);
+    arguments must be JSON. With ``replace_existing`` an existing job of the
+    same id is replaced (its next run time recomputed), otherwise
+    ``ConflictingIdError`` (adding the very same job twice is taken as a retry
+    and is not a conflict). ``database`` picks the database alias.
     """
-    # A scheduler that never starts: it builds triggers and jobs as ours do.
+    spec = JobSpec.of(func, trigger, *arguments, **options)
+    # A scheduler that never starts: it builds triggers and jobs as ours do, and
+    # stores them through its public store_job(), as a running one would.
     builder = BackgroundScheduler()
-    job = builder.build_job(
-        func,
-        trigger,
-        args,
-        kwargs,
-        id,
-        name,
-        misfire_grace_time,
-        coalesce,
-        max_instances,
-        next_run_time,
-        executor,
-        misfire_policy,
-        declared=False,
-        **trigger_args,
-    )
+    job = builder.build_job(spec, declared=False)
     store = DjangoJobStore(database)
     builder.add_jobstore(store, "default")
     store.start(builder, "default")
-    # The scheduler's own path: job defaults, the first fire time, add or replace.
-    builder._real_add_job(job, "default", replace_existing)
+    builder.store_job(job, "default", spec.replace_existing)
     return job

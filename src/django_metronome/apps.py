@@ -13,7 +13,7 @@ class MetronomeConfig(AppConfig):
 
         from . import checks  # noqa: F401  (registers the system checks)
         from .autostart import maybe_autostart
-        from .sqlite import prepare_connection
+        from .store.sqlite import prepare_connection
 
         # SQLite without OPTIONS: the scheduler's threads wait for the write lock.
         connection_created.connect(prepare_connection, dispatch_uid="django_metronome.sqlite")

@@ -58,11 +58,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
-from django.db import DatabaseError, connections, router
+from django.db import DatabaseError, connections
 
 from .conf import DEFAULTS, conf
-from .crontab import close_zone_names
-from .firing import MISFIRE_POLICIES
+from .store import nodes
+from .store.db import database_alias
+from .time.firing import MISFIRE_POLICIES
+from .time.zones import close_zone_names
 
 #: Settings that must be positive numbers, and whether None is allowed.
 POSITIVE_NUMBERS = {
@@ -230,9 +232,8 @@ def _where(exc: BaseException, module: str) -> str:
 def check_database(
     app_configs: Sequence[Any] | None = None, databases: Sequence[str] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
-    from .models import DjangoJob
 
-    alias = conf.DATABASE or router.db_for_write(DjangoJob)
+    alias = database_alias()
     if databases is None or alias not in databases:
         return []
     connection: Any = connections[alias]
@@ -270,12 +271,10 @@ def check_database(
 
 
 def _clock_warnings(alias: str) -> list[CheckMessage]:
-    from .clock import describe_offset
-    from .models import SchedulerNode
-    from .util import utcnow
+    from .time.clock import describe_offset
 
     bound = conf.MAX_CLOCK_OFFSET
-    live = SchedulerNode.objects.using(alias).alive(utcnow(), timedelta(seconds=conf.DEAD_AFTER))
+    live = nodes.live(alias)
     offsets = live.filter(clock_offset__isnull=False).order_by("id")
     return [
         Warning(
@@ -329,14 +328,8 @@ def starting_scheduler() -> Iterator[None]:
 
 
 def _sqlite_warnings(alias: str) -> list[CheckMessage]:
-    from .models import SchedulerNode
-    from .util import utcnow
 
-    live = _starting + (
-        SchedulerNode.objects.using(alias)
-        .alive(utcnow(), timedelta(seconds=conf.DEAD_AFTER))
-        .count()
-    )
+    live = _starting + nodes.live(alias).count()
     if live <= 1:
         return []
     return [

@@ -24,12 +24,12 @@ from typing import Any
 
 from django.db.models import OuterRef, Subquery
 
-from .clock import describe_offset
 from .conf import conf
 from .models import DjangoJob, DjangoJobExecution, SchedulerNode
-from .preview import MAX_PREVIEW
-from .serialization import decode_tz
-from .util import from_db, to_db
+from .store.db import from_db, to_db
+from .time.clock import describe_offset
+from .time.codecs import decode_tz
+from .time.preview import MAX_PREVIEW
 
 # --- argument types ---------------------------------------------------------------
 

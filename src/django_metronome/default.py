@@ -14,7 +14,7 @@ import threading
 
 from django.utils.module_loading import autodiscover_modules
 
-from .schedulers import BackgroundScheduler
+from .loop.flavours import BackgroundScheduler
 
 _lock = threading.Lock()
 _scheduler: BackgroundScheduler | None = None

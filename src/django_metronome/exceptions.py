@@ -93,3 +93,19 @@ class ForbiddenFunction(MetronomeError, PermissionError):
 
 class JobStateError(MetronomeError, ValueError):
     """A stored row cannot be turned back into a job; the row is quarantined, not deleted."""
+
+
+class InvalidTrigger(MetronomeError, ValueError):
+    """A trigger cannot be built, or would not work; the message names the argument."""
+
+
+class InvalidTriggerArgument(InvalidTrigger, TypeError):
+    """A trigger was given an argument it does not take (APScheduler raises TypeError)."""
+
+
+class UnknownTrigger(InvalidTrigger, LookupError):
+    """No trigger has this name (APScheduler raises LookupError)."""
+
+
+class InvalidJob(MetronomeError, ValueError):
+    """A job's id or name cannot be stored; the message names the field and the limit."""

@@ -40,12 +40,12 @@ from django.conf import settings
 from django.db import connections
 from django.utils.dateparse import parse_datetime
 
-from .allowlist import resolve as resolve_allowed
 from .exceptions import ForbiddenFunction, MetronomeError, SerializationError
-from .jobstores import DjangoJobStore
 from .models import DjangoJob, DjangoJobExecution, ExecutionStatus, JobSource
-from .serialization import MetronomeJob, encode_job
-from .util import from_db, to_db
+from .store.allowlist import resolve as resolve_allowed
+from .store.db import from_db, to_db
+from .store.jobs import MetronomeJob, encode_job
+from .store.jobstore import DjangoJobStore
 
 __all__ = [
     "JOB_TABLE",

@@ -16,9 +16,9 @@ import threading
 from types import FrameType
 from typing import Any
 
-from . import nodes
-from .schedulers import MetronomeSchedulerMixin
-from .util import utcnow
+from .loop.scheduler import MetronomeSchedulerMixin
+from .store import nodes
+from .store.db import utcnow
 
 logger = logging.getLogger("django_metronome.runner")
 

@@ -16,8 +16,8 @@ from django.db import connections
 from django.utils import timezone
 
 from ...autostart import migrations_applied
-from ...jobstores import DjangoJobStore
 from ...legacy import JOB_TABLE, RUN_TABLE, ImportReport, LegacyImport
+from ...store.db import database_alias
 
 ACTIONS = {
     # action: (label, label in a dry run)
@@ -68,7 +68,7 @@ class Command(BaseCommand):
     def handle(
         self, *args: Any, database: str | None, dry_run: bool, replace: bool, **options: Any
     ) -> None:
-        target = DjangoJobStore().database
+        target = database_alias()
         source = database or target
         if source not in connections:
             raise CommandError(f"There is no database {source!r} in settings.DATABASES.")

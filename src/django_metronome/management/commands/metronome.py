@@ -25,9 +25,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connections
 from django.db.models import Q
 
-from ... import cli, retention
+from ... import cli
 from ...conf import conf
-from ...jobstores import DjangoJobStore
 from ...models import (
     DjangoJob,
     DjangoJobExecution,
@@ -36,7 +35,9 @@ from ...models import (
     SchedulerNode,
     format_exception,
 )
-from ...util import from_db, to_db, utcnow
+from ...store import retention
+from ...store.db import database_alias, from_db, to_db, utcnow
+from ...store.jobstore import DjangoJobStore
 
 #: The arguments are wrong (argparse exits with 2 for its own errors too).
 USAGE = 2
@@ -330,7 +331,7 @@ class Command(BaseCommand):
 
     @staticmethod
     def _database(alias: str | None) -> str:
-        alias = alias or DjangoJobStore().database
+        alias = database_alias(alias)
         if alias not in set(connections):
             raise CommandError(
                 f"There is no database {alias!r}: use one of the aliases in DATABASES "

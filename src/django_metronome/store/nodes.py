@@ -27,15 +27,30 @@ import secrets
 import socket
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.db import connections
 
-from .claims import delete_ended_jobs, write_transaction
-from .clock import offset_of
-from .models import DjangoJob, DjangoJobExecution, ExecutionStatus, JobSource, SchedulerNode
-from .util import from_db, to_db
+from ..time.clock import offset_of
+from . import ledger
+from .db import from_db, to_db, utcnow, write_transaction
+from .ledger import delete_ended_jobs
+from .models import DjangoJob, JobSource, SchedulerNode
 
 logger = logging.getLogger("django_metronome.nodes")
+
+
+def live(using: str, now: datetime | None = None) -> Any:
+    """
+    The scheduler processes alive at ``now``: not stopped, and heart-beaten within
+    ``DEAD_AFTER``. The one definition of "alive", for the reaper, the checks, the
+    admin, the dashboard and the command line.
+    """
+    from ..conf import conf
+
+    return SchedulerNode.objects.using(using).alive(
+        now or utcnow(), timedelta(seconds=conf.DEAD_AFTER)
+    )
 
 
 def new_identity() -> str:
@@ -164,7 +179,7 @@ def reap(using: str, now: datetime, dead_after: timedelta) -> list[str]:
         touched: set[str] = set()
         for identity, last_heartbeat in dead:
             since = from_db(last_heartbeat).isoformat()
-            interrupted, handed_back, jobs = release(
+            interrupted, handed_back, jobs = ledger.release(
                 using,
                 identity,
                 now,
@@ -192,39 +207,13 @@ def reap(using: str, now: datetime, dead_after: timedelta) -> list[str]:
     return [identity for identity, _ in dead]
 
 
-def release(
-    using: str, identity: str, now: datetime, *, started: str, claimed: str
-) -> tuple[int, int, set[str]]:
-    """
-    Release what a process held: its started fires become interrupted (with the
-    reason ``started``), its claimed fires pending again (with ``claimed``), for
-    any process to run. Return both counts and the ids of the jobs of the
-    interrupted fires (a job whose schedule ended may now go).
-    """
-    ledger = DjangoJobExecution.objects.using(using)
-    running = ledger.filter(node=identity, status=ExecutionStatus.RUNNING)
-    jobs = set(running.values_list("job_id", flat=True))
-    interrupted = running.update(
-        status=ExecutionStatus.INTERRUPTED, finished_at=to_db(now), reason=started
-    )
-    taken = ledger.filter(node=identity, status=ExecutionStatus.CLAIMED)
-    # A "run now" request keeps saying who asked for it.
-    handed_back = taken.filter(manual=True).update(
-        status=ExecutionStatus.PENDING, node="", claimed_at=None
-    )
-    handed_back += taken.update(
-        status=ExecutionStatus.PENDING, node="", claimed_at=None, reason=claimed
-    )
-    return interrupted, handed_back, jobs
-
-
 def stop(using: str, identity: str, now: datetime) -> tuple[int, int]:
     """
     A clean exit: what still runs is interrupted, what was claimed and never
     started is handed back, and the node is marked stopped. Return both counts.
     """
     with write_transaction(using):
-        interrupted, handed_back, jobs = release(
+        interrupted, handed_back, jobs = ledger.release(
             using,
             identity,
             now,

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count
 
+from .db import to_db
 from .models import FINAL_STATUSES, DjangoJobExecution
-from .util import to_db
 
 #: Rows deleted per statement.
 BATCH = 1000

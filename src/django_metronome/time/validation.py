@@ -13,7 +13,6 @@ strings are:
 * an interval must move forward and be at least ``METRONOME["MIN_INTERVAL"]``
   (one second by default): each fire writes a row to the run history;
 * ``start_date`` may not be after ``end_date``;
-* a job id may not be empty, and ids and names fit their 255-character columns.
 
 No Django here: the caller passes the interval floor.
 """
@@ -35,66 +34,17 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from apscheduler.util import convert_to_datetime
 
-from .crontab import unknown_zone_message
-from .exceptions import MetronomeError
+from ..exceptions import InvalidTrigger, InvalidTriggerArgument, UnknownTrigger
 from .triggers import CrontabTrigger
+from .zones import unknown_zone_message
 
 __all__ = [
-    "MAX_LENGTH",
-    "InvalidJob",
     "InvalidTrigger",
+    "InvalidTriggerArgument",
     "UnknownTrigger",
-    "check_job_id",
-    "check_length",
     "check_trigger",
     "create_trigger",
 ]
-
-#: Longest job id and name: the columns are ``varchar(255)`` on every database.
-MAX_LENGTH = 255
-
-
-class InvalidTrigger(MetronomeError, ValueError):
-    """A trigger cannot be built, or would not work; the message names the argument."""
-
-
-class InvalidTriggerArgument(InvalidTrigger, TypeError):
-    """A trigger was given an argument it does not take (APScheduler raises TypeError)."""
-
-
-class UnknownTrigger(InvalidTrigger, LookupError):
-    """No trigger has this name (APScheduler raises LookupError)."""
-
-
-class InvalidJob(MetronomeError, ValueError):
-    """A job's id or name cannot be stored; the message names the field and the limit."""
-
-
-# --- job fields ------------------------------------------------------------------
-
-
-def check_job_id(job_id: object) -> None:
-    """Refuse an id that is given but empty (APScheduler would replace it by a random one)."""
-    if job_id is None:
-        return
-    if not isinstance(job_id, str):
-        raise InvalidJob(f"A job id must be a str, not {type(job_id).__name__} ({job_id!r}).")
-    if not job_id.strip():
-        raise InvalidJob(
-            f"The job id {job_id!r} is empty or blank. Give a non-empty id, or leave id out: a job "
-            "declared in code then gets a stable id from its function's name, a job added "
-            "at run time a random one."
-        )
-    check_length("id", job_id)
-
-
-def check_length(field: str, value: object) -> None:
-    """Refuse a job id or name longer than its column, on every database alike."""
-    if isinstance(value, str) and len(value) > MAX_LENGTH:
-        raise InvalidJob(
-            f"The job {field} is {len(value)} characters long, more than the {MAX_LENGTH} "
-            f"a job {field} may have: {value[:40]!r}... Use a shorter {field}."
-        )
 
 
 # --- building triggers -------------------------------------------------------------

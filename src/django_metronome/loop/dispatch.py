@@ -1,0 +1,233 @@
+"""
+Handing claimed fires to executors, and the ledger writes that follow them.
+
+After the claim commits, each job's fires go to its executor: our pool
+(queued, then started in groups as workers come free) or any APScheduler
+executor (each fire marked started in its own thread). Outcomes go to the
+ledger thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Collection
+from typing import Any
+
+from apscheduler.events import (
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_REMOVED,
+    EVENT_JOB_SUBMITTED,
+    JobEvent,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+)
+from apscheduler.executors.base import MaxInstancesReachedError
+from apscheduler.job import Job
+
+from ..store import ledger
+from ..store.claims import ClaimBatch, Fire
+from ..store.db import close_connection, utcnow
+from ..store.ledger import Outcome
+from ..store.models import ExecutionStatus, format_exception
+from . import faults
+from .executors import FireExecutor
+from .parts import SchedulerParts
+from .pool import PoolTask
+
+logger = logging.getLogger("django_metronome.scheduler")
+
+
+class DispatchMixin(SchedulerParts):
+    """The dispatch half of the claim/dispatch/record cycle."""
+
+    def _dispatch(self, batch: ClaimBatch) -> None:
+        self._prepare(batch)
+        self._hand_over(batch)
+
+    def _prepare(self, batch: ClaimBatch) -> None:
+        """In the claiming thread, after the commit: log, and start coroutine fires."""
+        faults.point("claimed")
+        if batch.claimed or batch.missed or batch.skipped:
+            logger.info(
+                "Claimed %d fire(s) of %d job(s); %d missed, %d skipped, %d job(s) finished.",
+                batch.fire_count,
+                len(batch.claimed),
+                len(batch.missed),
+                len(batch.skipped),
+                len(batch.removed),
+            )
+        # Coroutine jobs start as soon as they are submitted: marked started now, in
+        # this (database) thread, for the event loop may not touch the database.
+        self._start_now(
+            [
+                fire
+                for claimed in batch.claimed
+                if inspect.iscoroutinefunction(claimed.job.func)
+                for fire in claimed.fires
+            ]
+        )
+
+    def _start_now(self, fires: list[Fire]) -> None:
+        if fires:
+            marked = self.mark_started([fire.execution_id for fire in fires])
+            self._started_now.update(dict.fromkeys(marked, True))
+
+    def _hand_over(self, batch: ClaimBatch) -> None:
+        """Give the claimed fires to their executors; dispatch the batch's events."""
+        for claimed in batch.claimed:
+            self._submit(claimed.job, claimed.fires)
+        for job_id, run_time, _lateness in batch.missed:
+            self._dispatch_event(JobExecutionEvent(EVENT_JOB_MISSED, job_id, "default", run_time))  # type: ignore[attr-defined]
+        for job_id in batch.removed:
+            self._dispatch_event(JobEvent(EVENT_JOB_REMOVED, job_id, "default"))  # type: ignore[attr-defined]
+
+    def request_start(self, ids: list[int], done: Callable[[Collection[int]], None]) -> None:
+        """
+        Have claimed fires of this process marked started (our pool's hook).
+
+        The ledger thread marks them, in a group with others, and calls
+        ``done`` with the ids it marked: a fire handed back to the others
+        while this process was presumed dead is not, and must not run here.
+        """
+        if self._writer is None:
+            done(self.mark_started(ids))
+            return
+        self._writer.request_start(ids, done)
+
+    def mark_started(self, ids: list[int]) -> list[int]:
+        """
+        Mark claimed fires of this process started (the executors' hook); return those marked.
+
+        Called just before the fires run. A fire handed back to the others while
+        this process was presumed dead is not marked, and must not run here.
+        """
+        try:
+            return ledger.start_fires(self.database, self.identity, ids, utcnow())
+        except Exception:
+            close_connection(self.database)
+            raise
+
+    def _submit(self, job: Job, fires: list[Fire]) -> None:
+        run_times = [fire.run_time for fire in fires]
+        for fire in fires:
+            self._inflight[(job.id, fire.run_time)] = fire
+        # The grace time was applied when the fires were planned; the executor
+        # must not apply it again to a late fire that its policy runs.
+        job.misfire_grace_time = None
+        try:
+            executor = self._lookup_executor(job.executor)  # type: ignore[attr-defined]
+            if isinstance(executor, FireExecutor) and not inspect.iscoroutinefunction(job.func):
+                self._submit_to_pool(executor, job, fires)
+                return
+            coroutine = inspect.iscoroutinefunction(job.func)
+            if coroutine:
+                fires = [f for f in fires if self._started_now.pop(f.execution_id, None)]
+                if not fires:
+                    return  # handed back meanwhile: another process runs them
+                run_times = [fire.run_time for fire in fires]
+            job.func = self._instrument(job, deque(fires), mark=not coroutine)
+            executor.submit_job(job, run_times)
+        except MaxInstancesReachedError:
+            self._settle(job.id, fires, ExecutionStatus.SKIPPED, reason="max_instances reached")
+            self._dispatch_event(  # type: ignore[attr-defined]
+                JobSubmissionEvent(EVENT_JOB_MAX_INSTANCES, job.id, "default", run_times)
+            )
+        except Exception as exc:
+            logger.exception("Could not submit job %r to its executor.", job.id)
+            self._settle(job.id, fires, ExecutionStatus.FAILED, exception=format_exception(exc))
+        else:
+            self._dispatch_event(  # type: ignore[attr-defined]
+                JobSubmissionEvent(EVENT_JOB_SUBMITTED, job.id, "default", run_times)
+            )
+
+    # -- the direct path: our thread pool ---------------------------------------------
+
+    def _submit_to_pool(self, executor: Any, job: Job, fires: list[Fire]) -> None:
+        """
+        Queue a job's claimed fires on our pool, which marks each started and runs it.
+
+        APScheduler's executor path (a future, a done-callback, an event per
+        run, the executor's lock and instance count) costs more per fire than
+        claiming it from the database does. Our pool runs :meth:`_run_fire`
+        instead: ``max_instances`` is counted in the ledger anyway, and events
+        are still dispatched to the listeners the application added, when there
+        are any.
+        """
+        notify = self._has_listeners()
+        log = executor._logger
+        executor.submit_fires(
+            [
+                PoolTask(
+                    fire.execution_id,
+                    functools.partial(self._run_fire, job, fire, notify, log),
+                    functools.partial(self._forget_fire, job.id, fire),
+                )
+                for fire in fires
+            ]
+        )
+        if notify:
+            self._dispatch_event(  # type: ignore[attr-defined]
+                JobSubmissionEvent(
+                    EVENT_JOB_SUBMITTED, job.id, "default", [fire.run_time for fire in fires]
+                )
+            )
+
+    def _forget(self, task: PoolTask) -> None:
+        """A claimed fire that will not run here (handed back); drop it from the books."""
+        if task.dropped is not None:
+            task.dropped()
+
+    def _forget_fire(self, job_id: str, fire: Fire) -> None:
+        self._inflight.pop((job_id, fire.run_time), None)
+
+    def _has_listeners(self) -> bool:
+        """Whether the application listens to job events (ours does not count)."""
+        return any(
+            callback != self._on_job_event
+            for callback, _mask in self._listeners  # type: ignore[attr-defined]
+        )
+
+    def _settle(
+        self, job_id: str, fires: list[Fire], status: ExecutionStatus, **fields: Any
+    ) -> None:
+        for fire in fires:
+            self._inflight.pop((job_id, fire.run_time), None)
+            self._put(
+                Outcome(
+                    fire.execution_id,
+                    fire.run_time,
+                    status,
+                    utcnow(),
+                    job_id=job_id,
+                    ended=fire.ended,
+                    **fields,
+                )
+            )
+
+    def _put(self, outcome: Outcome) -> None:
+        if self._writer is not None:
+            self._writer.put(outcome)
+
+    # -- waiting for outcomes (tests, commands) ------------------------------------------
+
+    @property
+    def running_fires(self) -> int:
+        """Fires this process dispatched whose outcome it has not seen yet."""
+        return len(self._inflight)
+
+    def wait_for_outcomes(self, timeout: float | None = None) -> bool:
+        """Block until the outcomes of every dispatched fire are in the ledger."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._inflight:
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        if self._writer is None:
+            return True
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        return self._writer.flush(remaining)

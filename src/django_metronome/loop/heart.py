@@ -1,0 +1,141 @@
+"""
+The heart: a scheduler process's housekeeping thread, and its clock.
+
+Every ``HEARTBEAT_INTERVAL`` it measures the database's clock against this
+process's (:func:`sync_clock`), refreshes the heartbeat, presumes silent
+processes dead (releasing what they held), resumes jobs whose pause has ended,
+publishes the jobs this process declares and flags orphans; every
+``PRUNE_INTERVAL`` it quarantines rows the allow-list refuses, deletes ended
+jobs left behind and prunes the history.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.db import OperationalError, connections
+
+from ..conf import conf
+from ..store import ledger, nodes, retention
+from ..store.db import close_connection, utcnow
+from ..store.jobstore import quarantine_refused
+from ..store.models import DjangoJob
+from ..time.clock import clock
+from . import faults
+
+logger = logging.getLogger("django_metronome.scheduler")
+
+
+_offset_reported: list[float] = []
+
+
+def sync_clock(using: str) -> float | None:
+    """
+    Measure the database's clock against this process's and schedule by it.
+
+    Return the offset in seconds (None with ``CLOCK = "local"``). An offset
+    beyond ``MAX_CLOCK_OFFSET`` is logged when it first appears (and again if
+    it changes by more than the bound).
+    """
+    if conf.CLOCK == "local":
+        clock.reset()
+        return None
+    offset = nodes.measure_offset(using)
+    clock.set_offset(offset)
+    bound = conf.MAX_CLOCK_OFFSET
+    if abs(offset) > bound and (not _offset_reported or abs(offset - _offset_reported[-1]) > bound):
+        _offset_reported.append(offset)
+        logger.warning(
+            "This process's clock is %.3f s %s the database's: it schedules by the "
+            "database's clock, but fix the time synchronisation (NTP) of this machine.",
+            abs(offset),
+            "behind" if offset > 0 else "ahead of",
+        )
+    return offset
+
+
+class Heart:
+    """
+    A scheduler process's housekeeping thread.
+
+    Every ``HEARTBEAT_INTERVAL`` it refreshes this process's heartbeat,
+    presumes silent processes dead (their running fires become interrupted),
+    resumes jobs whose pause has ended, publishes the jobs this process
+    declares and flags orphans; every ``PRUNE_INTERVAL`` it prunes the history.
+    """
+
+    def __init__(self, using: str, identity: str, declared: Callable[[], list[str]]) -> None:
+        self.using = using
+        self.identity = identity
+        self.declared = declared
+        self._published: list[str] | None = None
+        self._pruned_at = 0.0
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="metronome-heart", daemon=True)
+        self.registered = threading.Event()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._stopped.set()
+        self._thread.join(timeout)
+
+    def beat(self) -> None:
+        faults.point("heartbeat")
+        offset = sync_clock(self.using)
+        now = utcnow()
+        dead_after = timedelta(seconds=conf.DEAD_AFTER)
+        declared = sorted(self.declared())
+        if not self.registered.is_set():
+            nodes.register(self.using, self.identity, now, declared, clock_offset=offset)
+            self.registered.set()
+        else:
+            nodes.heartbeat(self.using, self.identity, now, clock_offset=offset)
+        if declared != self._published:
+            nodes.publish_declarations(self.using, self.identity, declared)
+            self._published = declared
+        nodes.reap(self.using, now, dead_after)
+        DjangoJob.objects.using(self.using).resume_due(now)
+        nodes.mark_orphans(self.using, now, dead_after)
+        if time.monotonic() - self._pruned_at >= conf.PRUNE_INTERVAL:
+            self._pruned_at = time.monotonic()
+            # Rows edited by hand to call what the allow-list refuses: flagged before
+            # they fall due (they would be refused when loaded anyway).
+            quarantine_refused(self.using)
+            # Jobs whose schedule ended and whose last fire finished, left behind by a
+            # crash between the two.
+            ledger.delete_ended_jobs(self.using)
+            max_age = conf.HISTORY_MAX_AGE
+            retention.prune(
+                self.using,
+                now,
+                max_age=None if max_age is None else timedelta(seconds=max_age),
+                max_per_job=conf.HISTORY_MAX_PER_JOB,
+            )
+
+    def _run(self) -> None:
+        failures = 0
+        try:
+            while not self._stopped.is_set():
+                try:
+                    self.beat()
+                    failures = 0
+                    wait = conf.HEARTBEAT_INTERVAL
+                except Exception as exc:
+                    failures += 1
+                    # The first retry at once, on a new connection (see the loop).
+                    wait = 0 if failures == 1 else min(conf.HEARTBEAT_INTERVAL, 0.2 * 2**failures)
+                    if isinstance(exc, OperationalError) and failures < 3:
+                        # A busy SQLite or a restarting server: worth a line, not a trace.
+                        logger.warning("Heartbeat failed (%s); retrying in %.1f s.", exc, wait)
+                    else:
+                        logger.exception("Heartbeat failed; retrying in %.1f s.", wait)
+                    close_connection(self.using)
+                self._stopped.wait(wait)
+        finally:
+            connections.close_all()

@@ -1,0 +1,378 @@
+"""
+The store's half of the claim/dispatch/record cycle: its transactions.
+
+``claim_due_fires`` is the heart of "one fire, one run". In one transaction it
+
+1. locks a batch of due jobs that this process can run and that no other
+   process has locked (``SELECT ... FOR UPDATE SKIP LOCKED``; on SQLite the
+   transaction itself takes the database's write lock at ``BEGIN``);
+2. plans each job's due fires (which run, which are missed, which are
+   skipped) and counts the job's running fires in the ledger, so that
+   ``max_instances`` holds across processes;
+3. writes one ledger row per fire (the unique key on (job, run time) makes a
+   second dispatch of the same fire impossible), and
+4. advances each job to its next run time, or removes it when its schedule
+   has ended.
+
+Only after the commit are the fires handed to an executor; their outcomes
+come back through :func:`record_outcomes`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from apscheduler.job import Job
+from django.db.models import F, Q
+
+from ..time.firing import FirePlan
+from ..time.text import duration
+from . import ledger as writes
+from .db import from_db, to_db, write_transaction
+from .models import (
+    ACTIVE_STATUSES,
+    DjangoJob,
+    DjangoJobExecution,
+    ExecutionStatus,
+    format_exception,
+)
+
+logger = logging.getLogger("django_metronome.claims")
+
+#: The columns a job is loaded from, in the order the store's loader takes them.
+LOAD_COLUMNS = ("id", "name", "func_ref", "state", "next_run_time", "source")
+
+
+@dataclass(frozen=True)
+class Fire:
+    """One fire of a job, claimed in the ledger (not started yet)."""
+
+    execution_id: int
+    run_time: datetime
+    #: It misfired (later than its grace time) but its policy runs it anyway.
+    late: bool = False
+    #: Its job's schedule has ended: the job row goes once this fire has finished.
+    ended: bool = False
+
+
+@dataclass
+class ClaimedJob:
+    job: Job
+    fires: list[Fire]
+
+
+@dataclass
+class ClaimBatch:
+    """What one claim transaction did."""
+
+    claimed: list[ClaimedJob] = field(default_factory=list)
+    #: (job id, fire time, lateness) of fires written to the ledger as missed.
+    missed: list[tuple[str, datetime, timedelta]] = field(default_factory=list)
+    #: (job id, fire time, reason) of fires written to the ledger as skipped.
+    skipped: list[tuple[str, datetime, str]] = field(default_factory=list)
+    #: Ids of jobs whose schedule ended: removed from the jobs table.
+    removed: list[str] = field(default_factory=list)
+    #: The batch was full: more jobs may be due right now.
+    full: bool = False
+
+    @property
+    def fire_count(self) -> int:
+        return sum(len(c.fires) for c in self.claimed)
+
+
+Loader = Callable[[Iterable[tuple[Any, ...]]], list[Job]]
+Planner = Callable[[Job, datetime], FirePlan]
+
+
+def claim_due_fires(
+    *,
+    using: str,
+    node: str,
+    now: datetime,
+    limit: int,
+    declared: Iterable[str],
+    load: Loader,
+    plan: Planner,
+) -> ClaimBatch:
+    """
+    Claim, plan, record and advance up to ``limit`` due jobs in one transaction.
+
+    ``load`` turns job rows into APScheduler jobs (quarantining what it cannot
+    load); ``plan`` decides the fate of a job's due fires. Both run inside the
+    transaction, while the job rows are locked.
+    """
+    batch = ClaimBatch()
+    if limit <= 0:
+        return batch
+    with write_transaction(using):
+        jobs_table = DjangoJob.all_rows.using(using)
+        rows = list(
+            jobs_table.due(to_db(now))
+            .runnable_by(declared)
+            .select_for_update(skip_locked=True)
+            .values_list(*LOAD_COLUMNS)[:limit]
+        )
+        if not rows:
+            return batch
+        batch.full = len(rows) >= limit
+        jobs, plans = _plan_all(jobs_table, load(rows), plan, now)
+        ledger = DjangoJobExecution.objects.using(using)
+        names = {row[0]: row[1] for row in rows}
+        running, recorded = _ledger_state(ledger, plans)
+
+        entries: list[dict[str, Any]] = []
+        runs: dict[str, list[tuple[datetime, bool]]] = {}
+        for job in jobs:
+            runs[job.id] = _ledger_entries(
+                job, plans[job.id], now, node, names[job.id], running, recorded, entries, batch
+            )
+        ids = writes.insert_fires(using, entries)
+        for job in jobs:
+            ended = plans[job.id].next_run_time is None
+            fires = [
+                Fire(ids[(job.id, run_time)], run_time, late, ended)
+                for run_time, late in runs[job.id]
+                if (job.id, run_time) in ids
+            ]
+            if fires:
+                batch.claimed.append(ClaimedJob(job, fires))
+        _advance(jobs_table, jobs, plans, now, batch)
+    return batch
+
+
+def claim_manual_fires(
+    *, using: str, node: str, now: datetime, limit: int, declared: Iterable[str], load: Loader
+) -> ClaimBatch:
+    """
+    Take the pending fires of jobs this process can run: "run now" requests,
+    and fires handed back by a process that died (or stopped) before it
+    started them.
+
+    In one transaction, as for scheduled fires: the pending rows are locked
+    (skipping those another process is taking), each becomes claimed here, or
+    skipped when the job already has ``max_instances`` running, or failed when
+    the job was removed meanwhile. The jobs' schedules are not touched. A
+    fire of a job whose schedule has ended (whose row waits for it) runs too.
+    """
+    batch = ClaimBatch()
+    if limit <= 0:
+        return batch
+    with write_transaction(using):
+        ledger = DjangoJobExecution.objects.using(using)
+        jobs_table = DjangoJob.all_rows.using(using)
+        runnable = jobs_table.loadable().runnable_by(declared).values("id")
+        requests = list(
+            ledger.pending()
+            .filter(job_id__in=runnable)
+            .select_for_update(skip_locked=True)
+            .order_by("run_time", "id")
+            .values_list("id", "job_id", "run_time")[:limit]
+        )
+        writes.fail_orphaned_requests(using, now)
+        if not requests:
+            return batch
+        batch.full = len(requests) >= limit
+        wanted = jobs_table.filter(pk__in={job_id for _, job_id, _ in requests})
+        jobs = {job.id: job for job in load(wanted.values_list(*LOAD_COLUMNS))}
+        ended = set(wanted.filter(ended_at__isnull=False).values_list("id", flat=True))
+        running, _ = _ledger_state(ledger, {job_id: FirePlan((), (), (), None) for job_id in jobs})
+        taken, skipped = [], []
+        for pk, job_id, run_time in requests:
+            job = jobs.get(job_id)
+            if job is None:
+                continue  # quarantined by load(): the request waits for the job to be fixed
+            if running[job_id] >= job.max_instances:
+                skipped.append(pk)
+                batch.skipped.append((job_id, from_db(run_time), "max_instances"))
+                continue
+            running[job_id] += 1
+            taken.append(pk)
+            fire = Fire(pk, from_db(run_time), ended=job_id in ended)
+            batch.claimed.append(ClaimedJob(job, [fire]))
+        writes.claim_pending(using, taken, skipped, node, now)
+    return batch
+
+
+def has_manual_fires(using: str) -> bool:
+    """Whether any "run now" request waits (a cheap check before claiming)."""
+    return DjangoJobExecution.objects.using(using).pending().exists()
+
+
+def _plan_all(
+    jobs_table: Any, jobs: list[Job], plan: Planner, now: datetime
+) -> tuple[list[Job], dict[str, FirePlan]]:
+    """Plan each job; a job whose trigger fails is quarantined, not the whole batch."""
+    planned, plans = [], {}
+    for job in jobs:
+        try:
+            plans[job.id] = plan(job, now)
+        except Exception as exc:
+            reason = f"Its trigger failed: {format_exception(exc)}"
+            if jobs_table.quarantine(job.id, reason):
+                logger.error("Job %r is quarantined (kept, not run): %s", job.id, reason)
+            continue
+        planned.append(job)
+    return planned, plans
+
+
+def _ledger_state(
+    ledger: Any, plans: dict[str, FirePlan]
+) -> tuple[Counter[str], set[tuple[str, datetime]]]:
+    """
+    What the ledger already holds for this batch, in one query: how many fires
+    of each job are claimed or running (for ``max_instances``, across
+    processes), and which of the planned fires already have a row (they are
+    not dispatched again: a job re-added at a time it already fired, say).
+    """
+    if not plans:
+        return Counter(), set()
+    # The planned fires all lie at or after the job's stored next run time (the
+    # job rows are locked and not advanced yet): rows from there on are the only
+    # ones that can collide, and normally there are none. Compared in the
+    # database, rather than as hundreds of times sent along.
+    active = [status.value for status in ACTIVE_STATUSES]
+    rows = ledger.filter(
+        Q(status__in=active) | Q(run_time__gte=F("job__next_run_time")),
+        job_id__in=list(plans),
+    ).values_list("job_id", "run_time", "status")
+    running: Counter[str] = Counter()
+    recorded = set()
+    for job_id, run_time, status in rows:
+        if status in active:
+            running[job_id] += 1
+        recorded.add((job_id, from_db(run_time)))
+    return running, recorded
+
+
+def _ledger_entries(
+    job: Job,
+    plan: FirePlan,
+    now: datetime,
+    node: str,
+    name: str,
+    running: Counter[str],
+    recorded: set[tuple[str, datetime]],
+    entries: list[dict[str, Any]],
+    batch: ClaimBatch,
+) -> list[tuple[datetime, bool]]:
+    """Append the ledger rows of one job's plan; return the fires to dispatch."""
+
+    def entry(run_time: datetime, status: ExecutionStatus, **fields: Any) -> bool:
+        if (job.id, run_time) in recorded:
+            logger.warning(
+                "Job %r already has a ledger row for %s; that fire is not dispatched again.",
+                job.id,
+                run_time.isoformat(),
+            )
+            return False
+        entries.append(
+            {
+                "job_id": job.id,
+                "job_name": name,
+                "run_time": run_time,
+                "status": status.value,
+                "node": node,
+                "claimed_at": now,
+                "finished_at": None,
+                "lateness": None,
+                "reason": "",
+                "exception": "",
+                "traceback": "",
+                "manual": False,
+                **fields,
+            }
+        )
+        return True
+
+    oldest_missed = plan.missed[0][0] if plan.missed else None
+    for run_time, lateness in plan.missed:
+        reason = (
+            f"Missed by {duration(lateness)}: later than the job's misfire grace time "
+            f"({_grace(job)}) and not run under its misfire policy."
+        )
+        if run_time == oldest_missed and plan.summary:
+            reason += f" {plan.summary}"
+        if entry(
+            run_time,
+            ExecutionStatus.MISSED,
+            lateness=lateness,
+            reason=reason,
+            finished_at=now,
+        ):
+            batch.missed.append((job.id, run_time, lateness))
+    last_run = plan.run[-1] if plan.run else None
+    for run_time in plan.skipped:
+        reason = "Coalesced: a later fire of the same job ran instead"
+        reason += f" (scheduled {last_run.isoformat()})." if last_run else "."
+        if entry(run_time, ExecutionStatus.SKIPPED, reason=reason, finished_at=now):
+            batch.skipped.append((job.id, run_time, reason))
+
+    dispatch: list[tuple[datetime, bool]] = []
+    room = job.max_instances - running[job.id]
+    grace = timedelta(seconds=job.misfire_grace_time) if job.misfire_grace_time else None
+    for run_time in plan.run:
+        if room <= 0:
+            reason = (
+                f"Skipped: the job already had {job.max_instances} instance(s) running "
+                "(max_instances), counted across all scheduler processes."
+            )
+            if entry(run_time, ExecutionStatus.SKIPPED, reason=reason, finished_at=now):
+                batch.skipped.append((job.id, run_time, reason))
+            continue
+        if entry(run_time, ExecutionStatus.CLAIMED):
+            room -= 1
+            late = grace is not None and now - run_time > grace
+            dispatch.append((run_time, late))
+    return dispatch
+
+
+def _advance(
+    jobs_table: Any,
+    jobs: list[Job],
+    plans: dict[str, FirePlan],
+    now: datetime,
+    batch: ClaimBatch,
+) -> None:
+    # A job whose schedule ended keeps its row, hidden, until its last fire has
+    # finished: if this process dies before starting that fire, another one
+    # runs it from the row (see nodes.release).
+    finished = [job.id for job in jobs if plans[job.id].next_run_time is None]
+    moving = [
+        DjangoJob(
+            id=job.id, next_run_time=to_db(plans[job.id].next_run_time), updated_at=to_db(now)
+        )
+        for job in jobs
+        if plans[job.id].next_run_time is not None
+    ]
+    if moving:
+        jobs_table.bulk_update(moving, ["next_run_time", "updated_at"])
+    if finished:
+        jobs_table.filter(pk__in=finished).update(
+            ended_at=to_db(now), next_run_time=None, updated_at=to_db(now)
+        )
+        batch.removed.extend(finished)
+
+
+def _grace(job: Job) -> str:
+    if job.misfire_grace_time is None:
+        return "none"
+    return duration(job.misfire_grace_time)
+
+
+def next_due_time(*, using: str, declared: Iterable[str]) -> datetime | None:
+    """The earliest next run time among the jobs this process can run."""
+    value = (
+        DjangoJob.all_rows.using(using)
+        .loadable()
+        .runnable_by(declared)
+        .filter(next_run_time__isnull=False)
+        .order_by("next_run_time")
+        .values_list("next_run_time", flat=True)
+        .first()
+    )
+    return from_db(value)

@@ -1,0 +1,45 @@
+"""
+The three tables: jobs, the run ledger, and the scheduler processes.
+
+Models own their state transitions: a job is paused, resumed, quarantined and
+ended through its verbs; the ledger's status moves only through
+:mod:`django_metronome.store.ledger` (and the claim in
+:mod:`django_metronome.store.claims`). ``django_metronome.models`` re-exports
+everything here, as Django expects of an app.
+"""
+
+from __future__ import annotations
+
+from .execution import (
+    ACTIVE_STATUSES,
+    FINAL_STATUSES,
+    OPEN_STATUSES,
+    DjangoJobExecution,
+    ExecutionQuerySet,
+    ExecutionStatus,
+    format_exception,
+    format_traceback,
+)
+from .fields import AwareDateTimeField, JobIdField
+from .job import DjangoJob, JobManager, JobQuerySet, JobSource, LiveJobManager
+from .node import SchedulerNode, SchedulerNodeQuerySet
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "FINAL_STATUSES",
+    "OPEN_STATUSES",
+    "AwareDateTimeField",
+    "DjangoJob",
+    "DjangoJobExecution",
+    "ExecutionQuerySet",
+    "ExecutionStatus",
+    "JobIdField",
+    "JobManager",
+    "JobQuerySet",
+    "JobSource",
+    "LiveJobManager",
+    "SchedulerNode",
+    "SchedulerNodeQuerySet",
+    "format_exception",
+    "format_traceback",
+]
