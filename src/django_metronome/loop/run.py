@@ -9,7 +9,8 @@ import functools
 import inspect
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from traceback import format_tb
 from typing import Any
@@ -20,7 +21,6 @@ from apscheduler.events import (
     JobExecutionEvent,
 )
 from apscheduler.job import Job
-from django import db
 from django.db import connections
 
 from ..store.claims import Fire
@@ -51,112 +51,101 @@ def _job_label(job: Job) -> str:
 
 
 class RunMixin(SchedulerParts):
-    """The job's side of a fire: context, timing, outcome."""
+    """The job's side of a fire: context, timing, outcome, the same on every path."""
+
+    @contextmanager
+    def _in_fire(self, job_id: str, fire: Fire, *, tidy: bool = True) -> Iterator[None]:
+        """
+        Around one call of a job: ``current_fire()`` answers, and (in a job thread)
+        the job gets a connection the server has not dropped, with ``CONN_MAX_AGE``
+        honoured after it, as a request would. (A coroutine job on the event loop
+        gets the context only.)
+        """
+        token = _current.set(FireContext(job_id, fire.run_time, fire.execution_id, fire.late))
+        if tidy:
+            _tidy_connections()
+        try:
+            yield
+        finally:
+            if tidy:
+                kept = _tidy_connections()
+                if kept:
+                    self._job_connections.update(kept)
+            _current.reset(token)
 
     def _run_fire(self, job: Job, fire: Fire, notify: bool, log: logging.Logger) -> None:
         """In a pool thread: run one started fire of the job, and record how it went."""
-        key = (job.id, fire.run_time)
         log.info('Running job "%s" (scheduled at %s)', _job_label(job), fire.run_time)
-        token = _current.set(FireContext(job.id, fire.run_time, fire.execution_id, fire.late))
         faults.point("started")
-        # A job thread has no request cycle: give the job a connection the server
-        # has not dropped, and honour CONN_MAX_AGE after it, as a request would.
-        _tidy_connections()
-        started = utcnow()
-        try:
-            retval = job.func(*job.args, **job.kwargs)
-        except BaseException as exc:
-            finished = utcnow()
-            frames = "".join(format_tb(exc.__traceback__))
-            log.exception('Job "%s" raised an exception', _job_label(job))
-            outcome = Outcome(
-                fire.execution_id,
-                fire.run_time,
-                ExecutionStatus.FAILED,
-                finished,
-                started,
-                exception=format_exception(exc),
-                traceback=format_traceback(frames, exc),
-                job_id=job.id,
-                ended=fire.ended,
-            )
-            event = JobExecutionEvent(
-                EVENT_JOB_ERROR,
-                job.id,
-                "default",
-                fire.run_time,
-                exception=exc,
-                traceback=frames,
-            )
-        else:
-            finished = utcnow()
-            log.info('Job "%s" executed successfully', _job_label(job))
-            outcome = Outcome(
-                fire.execution_id,
-                fire.run_time,
-                ExecutionStatus.SUCCEEDED,
-                finished,
-                started,
-                job_id=job.id,
-                ended=fire.ended,
-            )
-            event = JobExecutionEvent(
-                EVENT_JOB_EXECUTED, job.id, "default", fire.run_time, retval=retval
-            )
-        finally:
-            kept = _tidy_connections()
-            if kept:
-                self._job_connections.update(kept)
-            _current.reset(token)
+        with self._in_fire(job.id, fire):
+            started = utcnow()
+            try:
+                retval = job.func(*job.args, **job.kwargs)
+            except BaseException as exc:
+                finished = utcnow()
+                frames = "".join(format_tb(exc.__traceback__))
+                log.exception('Job "%s" raised an exception', _job_label(job))
+                outcome = outcome_of(job.id, fire, started, finished, exc, frames)
+                event = JobExecutionEvent(
+                    EVENT_JOB_ERROR,
+                    job.id,
+                    "default",
+                    fire.run_time,
+                    exception=exc,
+                    traceback=frames,
+                )
+            else:
+                outcome = outcome_of(job.id, fire, started, utcnow())
+                log.info('Job "%s" executed successfully', _job_label(job))
+                event = JobExecutionEvent(
+                    EVENT_JOB_EXECUTED, job.id, "default", fire.run_time, retval=retval
+                )
         faults.point("finished")
         self._put(outcome)
-        self._inflight.pop(key, None)
+        self._inflight.pop((job.id, fire.run_time), None)
         if notify:
             self._dispatch_event(event)  # type: ignore[attr-defined]
 
     def _instrument(self, job: Job, fires: deque[Fire], *, mark: bool) -> Callable[..., Any]:
         """
-        Wrap the job's function for an executor of APScheduler's: which fire is
-        running (current_fire), for how long, and, with ``mark``, the fire marked
-        started in this thread just before the call (one statement per fire).
+        Wrap the job's function for an executor of APScheduler's: the same
+        context and timing as our pool gives (:meth:`_in_fire`), the outcome
+        taken from APScheduler's event (:meth:`_on_job_event`), and, with
+        ``mark``, the fire marked started in this thread just before the call
+        (one statement per fire).
         """
-        func, timings, kept = job.func, self._timings, self._job_connections
+        func, timings = job.func, self._timings
 
-        def begin() -> tuple[Fire, Any, datetime]:
+        def begin() -> Fire:
             fire = fires.popleft()
             if mark and not self.mark_started([fire.execution_id]):
                 raise FireHandedBack(fire.execution_id)
-            token = _current.set(FireContext(job.id, fire.run_time, fire.execution_id, fire.late))
-            return fire, token, utcnow()
-
-        def end(fire: Fire, token: Any, start: datetime) -> None:
-            timings[fire.execution_id] = (start, utcnow())
-            _current.reset(token)
+            return fire
 
         if inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)
             async def run_coroutine(*args: Any, **kwargs: Any) -> Any:
-                fire, token, start = begin()
-                try:
-                    return await func(*args, **kwargs)
-                finally:
-                    end(fire, token, start)
+                fire = begin()
+                with self._in_fire(job.id, fire, tidy=False):
+                    start = utcnow()
+                    try:
+                        return await func(*args, **kwargs)
+                    finally:
+                        timings[fire.execution_id] = (start, utcnow())
 
             return run_coroutine
 
         @functools.wraps(func)
         def run(*args: Any, **kwargs: Any) -> Any:
-            # A job thread has no request cycle: give the job a connection the server
-            # has not dropped, and honour CONN_MAX_AGE after it, as a request would.
-            db.close_old_connections()
-            fire, token, start = begin()
-            try:
-                return func(*args, **kwargs)
-            finally:
-                db.close_old_connections()
-                kept.update(c for c in connections.all(initialized_only=True) if c.connection)
-                end(fire, token, start)
+            _tidy_connections()  # the start mark below needs a live connection too
+            fire = begin()
+            with self._in_fire(job.id, fire):
+                start = utcnow()
+                try:
+                    return func(*args, **kwargs)
+                finally:
+                    timings[fire.execution_id] = (start, utcnow())
 
         return run
 
@@ -169,28 +158,43 @@ class RunMixin(SchedulerParts):
         timing = self._timings.pop(fire.execution_id, None)
         started, finished = timing if timing is not None else (None, utcnow())
         if event.code == EVENT_JOB_EXECUTED:
-            outcome = Outcome(
-                fire.execution_id,
-                fire.run_time,
-                ExecutionStatus.SUCCEEDED,
-                finished,
-                started,
-                job_id=event.job_id,
-                ended=fire.ended,
-            )
+            self._put(outcome_of(event.job_id, fire, started, finished))
         else:
-            outcome = Outcome(
-                fire.execution_id,
-                fire.run_time,
-                ExecutionStatus.FAILED,
-                finished,
-                started,
-                exception=format_exception(event.exception),
-                traceback=format_traceback(event.traceback, event.exception),
-                job_id=event.job_id,
-                ended=fire.ended,
+            self._put(
+                outcome_of(event.job_id, fire, started, finished, event.exception, event.traceback)
             )
-        self._put(outcome)
+
+
+def outcome_of(
+    job_id: str,
+    fire: Fire,
+    started: datetime | None,
+    finished: datetime,
+    exc: BaseException | None = None,
+    frames: str | None = None,
+) -> Outcome:
+    """How a fire ended: succeeded, or failed with the exception and its traceback."""
+    if exc is None:
+        return Outcome(
+            fire.execution_id,
+            fire.run_time,
+            ExecutionStatus.SUCCEEDED,
+            finished,
+            started,
+            job_id=job_id,
+            ended=fire.ended,
+        )
+    return Outcome(
+        fire.execution_id,
+        fire.run_time,
+        ExecutionStatus.FAILED,
+        finished,
+        started,
+        exception=format_exception(exc),
+        traceback=format_traceback(frames, exc),
+        job_id=job_id,
+        ended=fire.ended,
+    )
 
 
 def _tidy_connections() -> list[Any]:
