@@ -28,7 +28,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import OperationalError, connection
 
-from django_metronome import cli
+from django_metronome.cli import arguments, health, output
 from django_metronome.management.commands.metronome import Command as MetronomeCommand
 from django_metronome.models import (
     DjangoJob,
@@ -40,6 +40,7 @@ from django_metronome.models import (
 from django_metronome.schedulers import BackgroundScheduler
 from django_metronome.store import retention
 from django_metronome.store.db import utcnow
+from django_metronome.time.text import duration
 from tests.testapp import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,23 +161,25 @@ def node(identity="host:1:abc", heartbeat_age=0.0, stopped=False):
     [("30d", 30 * 86400), ("12h", 43200), ("90m", 5400), ("3600s", 3600), ("1d12h", 129600)],
 )
 def test_durations(text, seconds):
-    assert cli.duration(text) == timedelta(seconds=seconds)
+    assert arguments.duration(text) == timedelta(seconds=seconds)
 
 
 @pytest.mark.parametrize("text", ["30", "3x", "d", "1.5h", "-1d", "1d 2h", ""])
 def test_bad_durations_are_refused(text):
     with pytest.raises(Exception, match="is not a duration: write a whole number and a unit"):
-        cli.duration(text)
+        arguments.duration(text)
 
 
 def test_a_naive_time_is_read_in_the_zone_and_a_gap_time_comes_out_real():
-    assert cli.aware(datetime(2031, 12, 1, 9), SEOUL).isoformat() == "2031-12-01T09:00:00+09:00"
+    assert (
+        arguments.aware(datetime(2031, 12, 1, 9), SEOUL).isoformat() == "2031-12-01T09:00:00+09:00"
+    )
     # 02:30 does not exist in Berlin on 30 March 2031: it is an hour later in summer time.
-    assert cli.aware(datetime(2031, 3, 30, 2, 30), BERLIN).isoformat() == (
+    assert arguments.aware(datetime(2031, 3, 30, 2, 30), BERLIN).isoformat() == (
         "2031-03-30T03:30:00+02:00"
     )
     with_offset = datetime(2031, 12, 1, 9, tzinfo=UTC)
-    assert cli.aware(with_offset, SEOUL) is with_offset
+    assert arguments.aware(with_offset, SEOUL) is with_offset
 
 
 @pytest.mark.parametrize(
@@ -194,11 +197,11 @@ def test_a_naive_time_is_read_in_the_zone_and_a_gap_time_comes_out_real():
     ],
 )
 def test_spans_for_people(seconds, text):
-    assert cli.span(seconds) == text
+    assert duration(seconds) == text
 
 
 def test_tables_align_wide_characters():
-    text = cli.table(["ID", "NAME"], [["時計", "a"], ["x", "multi\nline"]])
+    text = output.table(["ID", "NAME"], [["時計", "a"], ["x", "multi\nline"]])
     assert text.splitlines() == ["ID    NAME", "時計  a", "x     multi line"]
 
 
@@ -255,10 +258,10 @@ def test_list_shows_a_table_with_times_in_each_jobs_zone(several):
         "At 08:00 every day (Asia/Seoul)",
         "Asia/Seoul",
         "2031-01-01 08:00:00+09:00",
-        "scheduled",
+        "active",
         "failed",
     ]
-    assert rows["nightly"][4:] == ["2031-03-29 02:30:00+01:00", "scheduled", "succeeded"]
+    assert rows["nightly"][4:] == ["2031-03-29 02:30:00+01:00", "active", "succeeded"]
     assert rows["held"][4:] == ["-", "paused", "-"]
     assert rows["later"][4:] == ["-", "paused until 2031-12-24 18:00:00+01:00", "-"]
     assert rows["broken"][5] == "quarantined"
@@ -278,7 +281,7 @@ def test_list_as_json(several):
         "schedule": "At 08:00 every day (Asia/Seoul)",
         "time_zone": "Asia/Seoul",
         "next_run_time": "2031-01-01T08:00:00+09:00",
-        "state": "scheduled",
+        "state": "active",
         "paused": False,
         "paused_until": None,
         "orphaned_at": None,
@@ -355,7 +358,7 @@ def test_show_tells_everything_about_a_job(add):
         "Source     added at run time",
         "Schedule   At 02:30 every day (Europe/Berlin)",
         "Time zone  Europe/Berlin",
-        "State      scheduled",
+        "State      active",
         "Next run   2031-03-29 02:30:00+01:00",
     ]
     at = lines.index("Next 3 fire times (Europe/Berlin):")
@@ -476,8 +479,8 @@ def test_run_wait_without_a_scheduler_times_out_and_says_how_to_start_one(add):
     message = fails("run", "nightly", "--wait", "--timeout", "0.2", code=3)
     run = DjangoJobExecution.objects.get()
     assert message == (
-        f"Run {run.id} of job 'nightly' is still pending after 200 ms. No scheduler process may "
-        "be running: start one with `manage.py runscheduler`. The request stays in the ledger: "
+        f"Run {run.id} of job 'nightly' is still pending after 200 ms. No scheduler process is "
+        "running: start one with `manage.py runscheduler`. The request stays in the ledger: "
         "a scheduler process runs it when it takes it."
     )
 
@@ -524,7 +527,7 @@ def test_run_wait_with_a_running_scheduler_prints_the_outcome(running_scheduler)
     assert run.node == running_scheduler.identity
     assert output.splitlines()[1:3] == [
         "Waiting up to 10 s for its outcome...",
-        f"Run {run.id} of job 'hourly' succeeded (it ran for {cli.span(run.duration)}).",
+        f"Run {run.id} of job 'hourly' succeeded (it ran for {duration(run.duration)}).",
     ]
     assert DjangoJob.objects.get(pk="hourly").next_run_time == scheduled
 
@@ -605,7 +608,7 @@ def test_pause_then_resume(add):
     )
     metronome("pause", "nightly")
     data = metronome_json("resume", "nightly")
-    assert (data["state"], data["next_run_time"]) == ("scheduled", "2031-03-29T02:30:00+01:00")
+    assert (data["state"], data["next_run_time"]) == ("active", "2031-03-29T02:30:00+01:00")
 
 
 def test_pause_refuses_a_bad_or_past_time(add):
@@ -1026,7 +1029,7 @@ def test_a_database_error_says_what_to_check(db, monkeypatch):
     def lost(*args, **kwargs):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(cli, "health_report", lost)
+    monkeypatch.setattr(health, "health_report", lost)
     assert fails("health") == (
         "The database 'default' could not be queried: server closed the connection "
         "unexpectedly. Check that it is running and reachable, and that its migrations are "

@@ -1,0 +1,202 @@
+"""
+The words and figures the admin and the command line both show.
+
+One owner each, so that the two say the same thing about the same job: where a
+job stands (:func:`job_states`: active, paused, paused until …, quarantined,
+refused, orphaned), why no scheduler process runs it (:func:`why_nobody_runs`),
+the zone its times are shown in (:func:`job_zone`), how long ago something was
+(:func:`ago`, :func:`relative`; lengths of time are
+:func:`django_metronome.time.text.duration`), a process's clock against the
+database's (:func:`clock_offset`) and the one line that says most about a run
+(:func:`run_detail`).
+
+Each surface dresses them its own way (HTML badges in the admin, plain text
+and JSON on the command line); the words are the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+
+from .store import allowlist, nodes
+from .store.db import from_db
+from .store.models import DjangoJob, DjangoJobExecution, JobSource, SchedulerNode
+from .time.clock import describe_offset
+from .time.text import duration
+from .time.zones import zone_or_utc
+
+__all__ = [
+    "ACTIVE",
+    "LIVE_NODES_READ",
+    "ORPHANED",
+    "PAUSED",
+    "QUARANTINED",
+    "REFUSED",
+    "JobState",
+    "ago",
+    "can_run",
+    "clock_offset",
+    "job_state",
+    "job_states",
+    "job_zone",
+    "live_nodes",
+    "one_line",
+    "relative",
+    "run_detail",
+    "state_words",
+    "why_nobody_runs",
+]
+
+# --- where a job stands -----------------------------------------------------------------
+
+#: The words for a job's state; a job may be in several at once (orphaned and paused).
+ACTIVE = "active"
+PAUSED = "paused"
+QUARANTINED = "quarantined"
+#: A run-time job whose function the allow-list refuses (a row edited by hand): the
+#: scheduler processes quarantine it instead of running it.
+REFUSED = "refused"
+ORPHANED = "orphaned"
+
+
+@dataclass(frozen=True)
+class JobState:
+    """One word of a job's state, with what explains it."""
+
+    #: ``active``, ``paused``, ``quarantined``, ``refused`` or ``orphaned``.
+    word: str
+    #: Why: the quarantine reason, the refusal, what orphaned means; may be empty.
+    reason: str = ""
+    #: For ``paused``: when the pause ends by itself, if it does.
+    until: datetime | None = None
+
+
+def job_states(job: DjangoJob) -> list[JobState]:
+    """
+    Where ``job`` stands, most serious first; ``[active]`` when nothing holds it.
+
+    Quarantined (or refused), orphaned, paused (until a time): the order both
+    the admin's flags and the command line's words follow.
+    """
+    found = []
+    if job.is_quarantined:
+        found.append(JobState(QUARANTINED, job.quarantine_reason))
+    elif job.source == JobSource.RUNTIME:
+        # A row edited by hand shows at once; the schedulers quarantine it when they load it.
+        refused = allowlist.refusal(job.id, job.func_ref)
+        if refused is not None:
+            found.append(JobState(REFUSED, refused))
+    if job.orphaned_at is not None:
+        found.append(JobState(ORPHANED, "Declared in code by no running scheduler process."))
+    if job.is_paused:
+        found.append(JobState(PAUSED, until=from_db(job.paused_until)))
+    return found or [JobState(ACTIVE)]
+
+
+def job_state(job: DjangoJob) -> str:
+    """One word for where ``job`` stands: the first of :func:`job_states`."""
+    return job_states(job)[0].word
+
+
+def state_words(job: DjangoJob, when: Any) -> str:
+    """
+    Where ``job`` stands in words: ``orphaned, paused until 2026-12-01 09:00:00+01:00``.
+
+    ``when`` writes the end of a pause (an aware datetime) the way the caller
+    writes times.
+    """
+    return ", ".join(
+        state.word if state.until is None else f"{state.word} until {when(state.until)}"
+        for state in job_states(job)
+    )
+
+
+def job_zone(job: DjangoJob) -> tzinfo:
+    """The zone a job's times are shown in: its own, or UTC for one this machine lacks."""
+    return zone_or_utc(job.time_zone)
+
+
+# --- who can run a job --------------------------------------------------------------------
+
+#: The live processes read to tell whether one can run a job: more than any deployment has.
+LIVE_NODES_READ = 200
+
+
+def live_nodes(using: str, now: datetime | None = None) -> list[SchedulerNode]:
+    """The scheduler processes alive at ``now``, most recently heart-beaten first."""
+    return list(nodes.live(using, now).order_by("-last_heartbeat", "id")[:LIVE_NODES_READ])
+
+
+def can_run(job: DjangoJob, live: list[SchedulerNode]) -> bool:
+    """Whether one of the ``live`` processes may take a fire of ``job``."""
+    if job.is_quarantined or job.orphaned_at is not None:
+        return False
+    if job.source == JobSource.RUNTIME:
+        return bool(live)
+    return any(job.pk in (node.declared or []) for node in live)
+
+
+def why_nobody_runs(job: DjangoJob, live: list[SchedulerNode]) -> str:
+    """
+    Why none of the ``live`` processes takes ``job``'s fires; empty when one can.
+
+    A run asked for meanwhile stays pending in the ledger until this changes.
+    """
+    if job.is_quarantined:
+        return "The job is quarantined: no scheduler process loads it until it is fixed."
+    if not live:
+        return "No scheduler process is running: start one with `manage.py runscheduler`."
+    if not can_run(job, live):
+        return (
+            "No running scheduler process declares this job in code, so none can run it "
+            "until a process that declares it starts."
+        )
+    return ""
+
+
+# --- lengths of time and clocks --------------------------------------------------------------
+
+
+def ago(seconds: float) -> str:
+    """``400 ms ago``, ``1 min 35 s ago``: how long ago something was (never in the future)."""
+    return f"{duration(max(seconds, 0.0))} ago"
+
+
+def relative(value: datetime | None, now: datetime) -> str:
+    """``in 5 min``, ``3 h 2 min ago`` or ``now``, in whole seconds; empty for None."""
+    if value is None:
+        return ""
+    delta = round((from_db(value) - now).total_seconds())
+    if delta == 0:
+        return "now"
+    return f"in {duration(delta)}" if delta > 0 else ago(-delta)
+
+
+def clock_offset(offset: float | None) -> str:
+    """
+    A process's clock against the database's: ``30.250 s ahead of the database's``.
+
+    ``offset`` is the database's clock minus the process's, in seconds (None: the
+    process keeps its own clock).
+    """
+    if offset is None:
+        return "its own (CLOCK is 'local')"
+    if abs(offset) < 0.0005:
+        return "in step with the database's"
+    return f"{describe_offset(offset)} the database's"
+
+
+# --- runs -----------------------------------------------------------------------------------
+
+
+def one_line(text: str, limit: int = 80) -> str:
+    """The first line of ``text``, cut to ``limit`` characters."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def run_detail(run: DjangoJobExecution, limit: int = 80) -> str:
+    """The one line that says most about a run: its exception, else its reason."""
+    return one_line(run.exception or run.reason, limit)
