@@ -835,7 +835,7 @@ def test_dashboard(admin_client, seoul_job, add_job):
     page = text(response)
 
     assert [row.node.pk for row in response.context["alive"]] == ["web-1:4242:abcdef"]
-    assert [row.clock for row in response.context["alive"]] == ["30.250 s fast"]
+    assert [row.clock for row in response.context["alive"]] == ["30.250 s ahead of the database's"]
     assert "metronome-clock-off" in response.content.decode()
     assert [row.node.pk for row in response.context["gone"]] == ["web-2:99:dead00"]
     assert [line.job_id for line in response.context["overdue"]] == ["late"]

@@ -1,0 +1,172 @@
+"""
+The run ledger in the admin: read-only rows, newest first, and a pending run's
+page saying why it still waits.
+
+Rows go through retention, or with the delete permission.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Exists, OuterRef, QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from .. import present
+from ..conf import conf
+from ..store.db import database_alias, from_db, utcnow
+from ..store.models import DjangoJob, DjangoJobExecution, ExecutionStatus
+from .base import (
+    MetronomeAdmin,
+    format_duration,
+    instant_column,
+    job_url,
+    pending_too_long,
+    status_badge,
+)
+from .filters import JobIdFilter, NodeFilter, RunTimeFilter
+
+
+@admin.register(DjangoJobExecution)
+class DjangoJobExecutionAdmin(MetronomeAdmin):
+    list_display = [
+        "run",
+        "status_badge",
+        "job_link",
+        "scheduled",
+        "lateness_text",
+        "duration_text",
+        "node_text",
+        "manual",
+    ]
+    list_display_links = ["run"]
+    list_filter = ["status", JobIdFilter, RunTimeFilter, "manual", NodeFilter]
+    ordering = ["-run_time", "-id"]
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    list_per_page = 100
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "job_link",
+                    "job_name",
+                    "status_badge",
+                    "manual",
+                    "scheduled",
+                    "scheduled_utc",
+                    "reason",
+                ]
+            },
+        ),
+        (
+            "Run",
+            {
+                "fields": [
+                    "node",
+                    "claimed",
+                    "started",
+                    "finished",
+                    "duration_text",
+                    "lateness_text",
+                ]
+            },
+        ),
+        ("Failure", {"fields": ["exception_text", "traceback_text"]}),
+    ]
+    readonly_fields = [
+        "job_link",
+        "status_badge",
+        "scheduled",
+        "scheduled_utc",
+        "claimed",
+        "started",
+        "finished",
+        "duration_text",
+        "lateness_text",
+        "exception_text",
+        "traceback_text",
+    ]
+    change_list_template = "admin/django_metronome/djangojobexecution/change_list.html"
+    change_form_template = "admin/django_metronome/djangojobexecution/change_form.html"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        # No join on jobs (a removed job's rows would vanish from an inner join):
+        # whether the job still exists is one primary-key probe per row of the page.
+        jobs = DjangoJob.objects.using(database_alias()).filter(pk=OuterRef("job_id"))
+        return super().get_queryset(request).annotate(job_exists=Exists(jobs))
+
+    @admin.display(description="run", ordering="id")
+    def run(self, obj: DjangoJobExecution) -> str:
+        return f"#{obj.pk}"
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: DjangoJobExecution) -> str:
+        return status_badge(obj.status, title=obj.reason or obj.exception)
+
+    @admin.display(description="job", ordering="job_id")
+    def job_link(self, obj: DjangoJobExecution) -> str:
+        label = format_html('<code class="metronome-id">{}</code>', obj.job_id)
+        if obj.job_name and obj.job_name != obj.job_id:
+            label = format_html("{} {}", obj.job_name, label)
+        exists = getattr(obj, "job_exists", None)
+        if exists is None:
+            exists = DjangoJob.objects.using(database_alias()).filter(pk=obj.job_id).exists()
+        if exists:
+            return format_html('<a href="{}">{}</a>', job_url(obj.job_id), label)
+        return format_html('{} <span class="metronome-muted">(removed)</span>', label)
+
+    @admin.display(description="scheduled (UTC)")
+    def scheduled_utc(self, obj: DjangoJobExecution) -> str:
+        value = from_db(obj.run_time)
+        return value.isoformat(sep=" ") if value else ""
+
+    @admin.display(description="lateness", ordering="lateness")
+    def lateness_text(self, obj: DjangoJobExecution) -> str:
+        return format_duration(obj.lateness)
+
+    @admin.display(description="duration", ordering="duration")
+    def duration_text(self, obj: DjangoJobExecution) -> str:
+        return format_duration(obj.duration)
+
+    @admin.display(description="process", ordering="node")
+    def node_text(self, obj: DjangoJobExecution) -> str:
+        return obj.node
+
+    scheduled = instant_column("run_time", "scheduled", ordering="run_time")
+    claimed = instant_column("claimed_at", "claimed")
+    started = instant_column("started_at", "started")
+    finished = instant_column("finished_at", "finished")
+
+    @admin.display(description="exception")
+    def exception_text(self, obj: DjangoJobExecution) -> str:
+        if not obj.exception:
+            return ""
+        return format_html('<pre class="metronome-pre">{}</pre>', obj.exception)
+
+    @admin.display(description="traceback")
+    def traceback_text(self, obj: DjangoJobExecution) -> str:
+        if not obj.traceback:
+            return ""
+        return format_html('<pre class="metronome-pre metronome-traceback">{}</pre>', obj.traceback)
+
+    def page_context(self, request: HttpRequest, run: DjangoJobExecution) -> dict[str, Any]:
+        """A pending run's page says how long it has waited, and why if nobody can take it."""
+        if run.status != ExecutionStatus.PENDING:
+            return {}
+        now = utcnow()
+        job = DjangoJob.objects.using(database_alias()).filter(pk=run.job_id).first()
+        waited = (now - from_db(run.run_time)).total_seconds()
+        reason = ""
+        if job is not None:
+            reason = present.why_nobody_runs(job, present.live_nodes(database_alias(), now))
+        return {
+            "pending_for": format_duration(max(waited, 0.0)),
+            "pending_stale": pending_too_long(run, now),
+            "pending_reason": reason,
+            "poll_interval": conf.POLL_INTERVAL,
+            "run_now_timeout": conf.RUN_NOW_TIMEOUT,
+        }
