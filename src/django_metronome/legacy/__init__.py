@@ -1,10 +1,11 @@
 """
 Importing the jobs and run history of a django-apscheduler database, once.
 
-``manage.py import_django_apscheduler`` is built on this module, which is the
-only place in django-metronome that reads pickle. django-apscheduler (0.7 and
-earlier) keeps each job as the pickle of APScheduler's ``Job.__getstate__()``
-in ``django_apscheduler_djangojob.job_state``, and its runs in
+``manage.py import_django_apscheduler`` is built on this package, the only
+place in django-metronome that reads pickle (in :mod:`.unpickle`):
+django-apscheduler (0.7 and earlier) keeps each job as the pickle of
+APScheduler's ``Job.__getstate__()`` in ``django_apscheduler_djangojob.job_state``,
+and its runs in
 ``django_apscheduler_djangojobexecution``. Both tables are read with raw SQL
 (the ``django_apscheduler`` app need not be installed) and never changed.
 

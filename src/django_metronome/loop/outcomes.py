@@ -9,7 +9,6 @@ succeeds.
 
 from __future__ import annotations
 
-import functools
 import logging
 import queue
 import threading
@@ -18,7 +17,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connections
+from django.db import connections, transaction
 
 from ..store import ledger
 from ..store.db import close_connection, utcnow
@@ -105,25 +104,32 @@ class LedgerWriter:
                         item = self._queue.get_nowait()
                     except queue.Empty:
                         break
-                if starts:
-                    self._start(starts)
                 if outcomes:
                     faults.point("outcomes")
-                    self._retry(
-                        functools.partial(ledger.record_outcomes, self.using, outcomes), outcomes
-                    )
+                self._write(starts, outcomes)
                 self._done(len(starts) + len(outcomes))
         finally:
             connections.close_all()
 
-    def _start(self, requests: list[StartRequest]) -> None:
-        ids = [pk for request in requests for pk in request.ids]
-        marked: Collection[int] = ()
-        if ids:
-            marked = set(
-                self._retry(lambda: ledger.start_fires(self.using, self.node, ids, utcnow()), ids)
-            )
-        for request in requests:
+    def _write(self, starts: list[StartRequest], outcomes: list[Outcome]) -> None:
+        """
+        One round: the starts and the outcomes that have accumulated, in one
+        transaction (one commit: with a disk sync per commit, that is what a
+        round costs); then the workers hear which fires they may start.
+        """
+        ids = [pk for request in starts for pk in request.ids]
+        if not ids and not outcomes:
+            return
+
+        def write() -> set[int]:
+            with transaction.atomic(using=self.using):
+                marked = ledger.start_fires(self.using, self.node, ids, utcnow()) if ids else []
+                if outcomes:
+                    ledger.record_outcomes(self.using, outcomes)
+            return set(marked)
+
+        marked = self._retry(write, [*ids, *outcomes])
+        for request in starts:
             try:
                 request.done(marked)
             except Exception:

@@ -36,6 +36,17 @@ logger = logging.getLogger("django_metronome.pool")
 #: Seconds of work, at the recent start rate, that a process claims ahead.
 PREFETCH_HORIZON = 0.25
 
+#: Seconds without running dry after which the prefetch's slow start halves.
+PREFETCH_DECAY = 1.0
+
+#: A worker takes several fires at once only if they all start within this many
+#: seconds (quick jobs in a burst): they are marked started together, in one
+#: statement, and a process that dies meanwhile interrupts at most these.
+CHUNK_HORIZON = 0.002
+
+#: The most fires a worker takes at once.
+CHUNK_MAX = 50
+
 
 @dataclass(eq=False)
 class PoolTask:
@@ -94,7 +105,7 @@ class FirePool:
         #: Claimed, not started, in order.
         self._queued: deque[PoolTask] = deque()
         #: Started, each with a worker reserved for it.
-        self._ready: deque[PoolTask] = deque()
+        self._ready: deque[list[PoolTask]] = deque()
         #: Workers neither running a fire nor reserved for one.
         self._idle = 0
         self._busy = 0
@@ -104,6 +115,15 @@ class FirePool:
         self._threads: list[threading.Thread] = []
         self._starts: deque[tuple[float, int]] = deque()
         self._full = False
+        #: Slow start: the prefetch doubles whenever workers run dry with nothing
+        #: queued (the claims were too small for how fast fires start), and halves
+        #: after PREFETCH_DECAY seconds without that, down to one per worker.
+        self._slow_start = workers
+        self._dry_at = 0.0
+        #: The loop is woken when the queue falls to this (half the prefetch).
+        self._low_water = 0
+        #: How long a fire has been taking, lately (seconds; None before the first).
+        self._seconds_per_fire: float | None = None
         #: Fires taken off the queue by shutdown: claimed, never started.
         self._left: list[PoolTask] = []
 
@@ -159,7 +179,9 @@ class FirePool:
     def capacity(self) -> int:
         """How many more fires this process should claim now (0: it has enough)."""
         with self._lock:
-            room = self._idle + self._prefetch() - len(self._queued)
+            prefetch = self._prefetch()
+            self._low_water = prefetch // 2
+            room = self._idle + prefetch - len(self._queued)
             room = max(0, min(room, self.batch_limit))
             self._full = room == 0
             return room
@@ -177,47 +199,80 @@ class FirePool:
             return self.workers - self._idle
 
     def _prefetch(self) -> int:
-        """Fires to hold ahead: the recent start rate times a short horizon (at least one each)."""
+        """
+        Fires to hold ahead: the recent start rate times a short horizon, or the
+        slow start's guess while that rate is still being learnt; at least one
+        per worker, at most ``batch_limit``.
+        """
         now = time.monotonic()
         starts = self._starts
         while starts and now - starts[0][0] > 1.0:
             starts.popleft()
         rate = sum(count for _, count in starts)
-        return max(self.workers, min(self.batch_limit, int(rate * PREFETCH_HORIZON)))
+        if self._slow_start > self.workers and now - self._dry_at > PREFETCH_DECAY:
+            self._slow_start = max(self.workers, self._slow_start // 2)
+            self._dry_at = now
+        ahead = max(int(rate * PREFETCH_HORIZON), self._slow_start)
+        return max(self.workers, min(self.batch_limit, ahead))
 
     # -- starting -----------------------------------------------------------------
 
-    def _reserve(self) -> list[PoolTask] | None:
-        """With the lock held: reserve idle workers for the next queued fires."""
+    def _chunk(self) -> int:
+        """
+        How many fires one worker takes at a time: one, unless fires have been
+        taking so little time that several fit in CHUNK_HORIZON (a burst of
+        quick jobs), then up to CHUNK_MAX. Each fire of a chunk is called
+        within about CHUNK_HORIZON of being marked started.
+        """
+        if self._seconds_per_fire is None:
+            return 1
+        fit = int(CHUNK_HORIZON / max(self._seconds_per_fire, 1e-6))
+        return max(1, min(CHUNK_MAX, fit))
+
+    def _reserve(self) -> list[list[PoolTask]] | None:
+        """With the lock held: reserve idle workers, each for the next chunk of queued fires."""
         if self._requesting or self._stopping or not self._queued or self._idle <= 0:
             return None
-        count = min(self._idle, len(self._queued))
-        group = [self._queued.popleft() for _ in range(count)]
-        self._idle -= count
+        size = self._chunk()
+        chunks: list[list[PoolTask]] = []
+        while self._queued and len(chunks) < self._idle:
+            take = min(size, len(self._queued))
+            chunks.append([self._queued.popleft() for _ in range(take)])
+        self._idle -= len(chunks)
+        if self._idle and not self._queued:
+            # Workers left idle with nothing queued: the claims are too small.
+            self._slow_start = min(self.batch_limit, self._slow_start * 2)
+            self._dry_at = time.monotonic()
         if self._request_start is None:
-            self._hand_to_workers(group)
+            self._hand_to_workers(chunks)
             return None
         self._requesting = True
-        return group
+        return chunks
 
-    def _send(self, group: list[PoolTask] | None) -> None:
-        """Outside the lock: ask for the reserved group to be marked started."""
-        if group is None:
+    def _send(self, chunks: list[list[PoolTask]] | None) -> None:
+        """Outside the lock: ask for the reserved fires to be marked started, in one go."""
+        if chunks is None:
             return
-        ids = [task.execution_id for task in group if task.execution_id is not None]
-        self._request_start(ids, lambda marked: self._started(group, marked))  # type: ignore[misc]
-
-    def _started(self, group: list[PoolTask], marked: Collection[int]) -> None:
-        marked = set(marked)
-        dropped = [
-            task
-            for task in group
-            if task.execution_id is not None and task.execution_id not in marked
+        ids = [
+            task.execution_id for chunk in chunks for task in chunk if task.execution_id is not None
         ]
+        self._request_start(ids, lambda marked: self._started(chunks, marked))  # type: ignore[misc]
+
+    def _started(self, chunks: list[list[PoolTask]], marked: Collection[int]) -> None:
+        marked = set(marked)
+        dropped: list[PoolTask] = []
+        kept: list[list[PoolTask]] = []
+        for chunk in chunks:
+            ours = [t for t in chunk if t.execution_id is None or t.execution_id in marked]
+            dropped += [
+                t for t in chunk if t.execution_id is not None and t.execution_id not in marked
+            ]
+            if ours:
+                kept.append(ours)
         with self._lock:
             self._requesting = False
-            self._idle += len(dropped)
-            self._hand_to_workers([task for task in group if task not in dropped])
+            self._idle += len(chunks) - len(kept)
+            self._hand_to_workers(kept)
             request = self._reserve()
         for task in dropped:
             logger.warning(
@@ -229,14 +284,14 @@ class FirePool:
                 task.dropped()
         self._send(request)
 
-    def _hand_to_workers(self, group: list[PoolTask]) -> None:
-        """With the lock held: the group is started; its reserved workers take it."""
-        self._starts.append((time.monotonic(), len(group)))
-        self._ready.extend(group)
+    def _hand_to_workers(self, chunks: list[list[PoolTask]]) -> None:
+        """With the lock held: the chunks are started; their reserved workers take them."""
+        self._starts.append((time.monotonic(), sum(len(chunk) for chunk in chunks)))
+        self._ready.extend(chunks)
         if self._stopping:
             self._work.notify_all()
         else:
-            self._work.notify(len(group))
+            self._work.notify(len(chunks))
 
     # -- the workers --------------------------------------------------------------
 
@@ -255,17 +310,29 @@ class FirePool:
                     self._work.wait()
                 if not self._ready:
                     return
-                task = self._ready.popleft()
+                chunk = self._ready.popleft()
                 self._busy += 1
-            try:
-                task.run()
-            except BaseException:
-                logger.exception("Error running fire %s.", task.execution_id)
+            began = time.perf_counter()
+            for task in chunk:
+                try:
+                    task.run()
+                except BaseException:
+                    logger.exception("Error running fire %s.", task.execution_id)
+            each = (time.perf_counter() - began) / len(chunk)
             with self._lock:
                 self._busy -= 1
                 self._idle += 1
-                wake = self._full and self.on_capacity is not None
-                self._full = False
+                known = self._seconds_per_fire
+                self._seconds_per_fire = each if known is None else 0.8 * known + 0.2 * each
+                # Wake the loop (waiting because the pool had enough) once the queue
+                # is down to half the prefetch: claims stay batches, not single fires.
+                wake = (
+                    self._full
+                    and len(self._queued) <= self._low_water
+                    and self.on_capacity is not None
+                )
+                if wake:
+                    self._full = False
                 request = self._reserve()
             self._send(request)
             if wake:

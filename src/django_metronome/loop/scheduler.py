@@ -37,6 +37,7 @@ from apscheduler.events import (
     EVENT_SCHEDULER_SHUTDOWN,
     SchedulerEvent,
 )
+from apscheduler.executors.pool import ThreadPoolExecutor as _APSThreadPoolExecutor
 from apscheduler.job import Job
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.base import STATE_STOPPED
@@ -50,6 +51,7 @@ from ..store.claims import Fire
 from ..store.db import close_connection, database_alias, utcnow
 from ..store.jobstore import DjangoJobStore
 from ..time import validation
+from ..time.clock import clock
 from ..time.triggers import CrontabTrigger
 from .cycle import CycleMixin
 from .declare import DeclaringMixin
@@ -119,6 +121,23 @@ class MetronomeSchedulerMixin(DeclaringMixin, CycleMixin, DispatchMixin, RunMixi
             return CrontabTrigger(**trigger_args)
         return super()._create_trigger(trigger, trigger_args)  # type: ignore[misc]
 
+    def add_executor(self, executor: Any, alias: str = "default", **executor_opts: Any) -> None:
+        """
+        APScheduler's ``add_executor``; its own thread pool becomes ours, of the same size.
+
+        APScheduler's ``ThreadPoolExecutor`` (an instance, or the ``"threadpool"``
+        plugin of a configuration dict) queues fires behind its threads where the
+        ledger cannot see them: one that dies with its process would be lost.
+        Ours runs jobs in threads the same way (same events, same
+        ``max_workers``) and marks each fire started only when a worker takes it.
+        Subclasses and other executors are kept as given.
+        """
+        if executor == "threadpool":
+            executor, executor_opts = ThreadPoolExecutor(**executor_opts), {}
+        elif type(executor) is _APSThreadPoolExecutor:
+            executor = ThreadPoolExecutor(executor._pool._max_workers)
+        super().add_executor(executor, alias, **executor_opts)  # type: ignore[misc]
+
     def add_jobstore(self, jobstore: Any, alias: str = "default", **jobstore_opts: Any) -> None:
         """Add a job store; it must be a ``DjangoJobStore`` (the loop claims from the database)."""
         if isinstance(jobstore, str):
@@ -184,6 +203,8 @@ class MetronomeSchedulerMixin(DeclaringMixin, CycleMixin, DispatchMixin, RunMixi
             logger.exception("Could not mark scheduler process %s stopped.", self.identity)
         finally:
             connections.close_all()
+            # Without a scheduler, the process goes back to its own clock.
+            clock.reset()
 
     def _final_write(self, write: Callable[..., Any], *args: Any) -> Any:
         try:
