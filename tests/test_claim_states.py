@@ -149,7 +149,7 @@ def test_a_handed_back_fire_runs_once_elsewhere_and_then_its_job_goes(store):
     )
     (claimed,) = batch.claimed
     (fire,) = claimed.fires
-    assert fire.ended  # its job's schedule had ended
+    assert not fire.ended  # its job's row goes with the heart's sweep, not with it
     assert fire.run_time == at - timedelta(seconds=1)  # the nominal time, however late
     assert ledger.start_fires("default", "node-b", [fire.execution_id], later) == [
         fire.execution_id
@@ -170,7 +170,6 @@ def test_a_handed_back_fire_runs_once_elsewhere_and_then_its_job_goes(store):
                 later + timedelta(seconds=1),
                 later,
                 job_id=claimed.job.id,
-                ended=True,
             )
         ],
     )
@@ -178,7 +177,9 @@ def test_a_handed_back_fire_runs_once_elsewhere_and_then_its_job_goes(store):
     assert (row.status, row.node) == (ExecutionStatus.SUCCEEDED, "node-b")
     assert row.reason.startswith("Handed back")
     assert row.lateness == timedelta(minutes=1, seconds=1)
-    assert not DjangoJob.all_rows.exists()  # its last fire finished: the row is gone
+    # Its last fire finished: the heart's sweep removes the ended job's row.
+    assert ledger.delete_ended_jobs("default") == 1
+    assert not DjangoJob.all_rows.exists()
 
 
 def test_a_clean_stop_hands_back_claims_and_interrupts_started_fires(store):
@@ -238,3 +239,29 @@ def test_an_ended_jobs_id_can_be_used_again_at_once(store):
     row = DjangoJob.objects.get(pk="once-0")
     assert row.ended_at is None
     assert row.state["trigger"]["type"] == "interval"
+
+
+def test_the_last_fire_of_an_ended_job_takes_its_row_along(store):
+    at = now()
+    one_shots(3, at - timedelta(seconds=1))
+    batch = claim(store, "node-a", at)
+    fires = [(c.job.id, fire) for c in batch.claimed for fire in c.fires]
+    assert all(fire.ended for _, fire in fires)  # one fire each: each is its job's last
+    ids = [fire.execution_id for _, fire in fires]
+    ledger.start_fires("default", "node-a", ids, at)
+    ledger.record_outcomes(
+        "default",
+        [
+            Outcome(
+                fire.execution_id,
+                fire.run_time,
+                ExecutionStatus.SUCCEEDED,
+                at,
+                at,
+                job_id=job_id,
+                ended=fire.ended,
+            )
+            for job_id, fire in fires[:2]
+        ],
+    )
+    assert sorted(DjangoJob.all_rows.values_list("id", flat=True)) == [fires[2][0]]

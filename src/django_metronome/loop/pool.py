@@ -180,7 +180,9 @@ class FirePool:
         """How many more fires this process should claim now (0: it has enough)."""
         with self._lock:
             prefetch = self._prefetch()
-            self._low_water = prefetch // 2
+            # Woken when a whole batch fits again (or the queue is empty): full
+            # batches, not one claim per freed worker.
+            self._low_water = max(0, prefetch - self.batch_limit)
             room = self._idle + prefetch - len(self._queued)
             room = max(0, min(room, self.batch_limit))
             self._full = room == 0
@@ -213,7 +215,7 @@ class FirePool:
             self._slow_start = max(self.workers, self._slow_start // 2)
             self._dry_at = now
         ahead = max(int(rate * PREFETCH_HORIZON), self._slow_start)
-        return max(self.workers, min(self.batch_limit, ahead))
+        return max(self.workers, min(2 * self.batch_limit, ahead))
 
     # -- starting -----------------------------------------------------------------
 
@@ -241,7 +243,7 @@ class FirePool:
         self._idle -= len(chunks)
         if self._idle and not self._queued:
             # Workers left idle with nothing queued: the claims are too small.
-            self._slow_start = min(self.batch_limit, self._slow_start * 2)
+            self._slow_start = min(2 * self.batch_limit, self._slow_start * 2)
             self._dry_at = time.monotonic()
         if self._request_start is None:
             self._hand_to_workers(chunks)
@@ -324,8 +326,8 @@ class FirePool:
                 self._idle += 1
                 known = self._seconds_per_fire
                 self._seconds_per_fire = each if known is None else 0.8 * known + 0.2 * each
-                # Wake the loop (waiting because the pool had enough) once the queue
-                # is down to half the prefetch: claims stay batches, not single fires.
+                # Wake the loop (waiting because the pool had enough) once a whole
+                # batch fits again: claims stay batches, not single fires.
                 wake = (
                     self._full
                     and len(self._queued) <= self._low_water

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -56,7 +56,9 @@ class Fire:
     run_time: datetime
     #: It misfired (later than its grace time) but its policy runs it anyway.
     late: bool = False
-    #: Its job's schedule has ended: the job row goes once this fire has finished.
+    #: The last fire of a job whose schedule has ended: the job's row goes with
+    #: its outcome. (The job's other fires of the same claim are queued before it,
+    #: so they have all started by then: none can be handed back and need the row.)
     ended: bool = False
 
 
@@ -133,12 +135,13 @@ def claim_due_fires(
             )
         ids = writes.insert_fires(using, entries)
         for job in jobs:
-            ended = plans[job.id].next_run_time is None
             fires = [
-                Fire(ids[(job.id, run_time)], run_time, late, ended)
+                Fire(ids[(job.id, run_time)], run_time, late)
                 for run_time, late in runs[job.id]
                 if (job.id, run_time) in ids
             ]
+            if fires and plans[job.id].next_run_time is None:
+                fires[-1] = replace(fires[-1], ended=True)
             if fires:
                 batch.claimed.append(ClaimedJob(job, fires))
         _advance(jobs_table, jobs, plans, now, batch)
@@ -179,7 +182,6 @@ def claim_manual_fires(
         batch.full = len(requests) >= limit
         wanted = jobs_table.filter(pk__in={job_id for _, job_id, _ in requests})
         jobs = {job.id: job for job in load(wanted.values_list(*LOAD_COLUMNS))}
-        ended = set(wanted.filter(ended_at__isnull=False).values_list("id", flat=True))
         running, _ = _ledger_state(ledger, {job_id: FirePlan((), (), (), None) for job_id in jobs})
         taken, skipped = [], []
         for pk, job_id, run_time in requests:
@@ -192,7 +194,9 @@ def claim_manual_fires(
                 continue
             running[job_id] += 1
             taken.append(pk)
-            fire = Fire(pk, from_db(run_time), ended=job_id in ended)
+            # A handed-back fire of an ended job: the heart's sweep removes the job's
+            # row once none of its fires is open (several may have been handed back).
+            fire = Fire(pk, from_db(run_time))
             batch.claimed.append(ClaimedJob(job, [fire]))
         writes.claim_pending(using, taken, skipped, node, now)
     return batch

@@ -130,7 +130,8 @@ class Outcome:
     exception: str = ""
     traceback: str = ""
     reason: str = ""
-    #: Its job's id, and whether the job's schedule had ended (its row then goes).
+    #: Its job's id, and whether it was the last fire of a job whose schedule ended
+    #: (the job's row then goes).
     job_id: str = ""
     ended: bool = False
 
@@ -155,9 +156,11 @@ def record_outcomes(using: str, outcomes: list[Outcome]) -> int:
             columns += ["reason"] * with_reason
             columns += ["started_at", "duration", "lateness"] * timed
             updated += bulk.update_rows(using, columns, [_values(o, columns) for o in group])
-    ended = {outcome.job_id for outcome in outcomes if outcome.ended and outcome.job_id}
+    ended = [outcome.job_id for outcome in outcomes if outcome.ended and outcome.job_id]
     if ended:
-        delete_ended_jobs(using, ended)
+        # Their last fires: no other fire of theirs is open (see claims.Fire.ended),
+        # so no look at the ledger is needed.
+        DjangoJob.all_rows.using(using).filter(pk__in=ended, ended_at__isnull=False).delete()
     return updated
 
 
