@@ -17,7 +17,7 @@ from ..store.db import close_connection, utcnow
 from ..time.clock import clock
 from ..time.firing import FirePlan, plan_fires
 from ..time.triggers import next_fire_time, seek_function
-from .executors import FireExecutor
+from .dispatch import runs_fires
 from .heart import sync_clock
 from .outcomes import MAX_BACKOFF
 from .parts import SchedulerParts
@@ -55,7 +55,7 @@ class CycleMixin(SchedulerParts):
     def _capacity(self) -> int:
         """How many fires to claim now: what the default executor can start soon."""
         executor = self._executors.get("default")  # type: ignore[attr-defined]
-        if isinstance(executor, FireExecutor):
+        if runs_fires(executor):
             return min(conf.BATCH_SIZE, executor.capacity())
         return conf.BATCH_SIZE
 

@@ -67,7 +67,7 @@ class DispatchMixin(SchedulerParts):
             [
                 fire
                 for claimed in batch.claimed
-                if inspect.iscoroutinefunction(claimed.job.func)
+                if is_coroutine(claimed.job.func)
                 for fire in claimed.fires
             ]
         )
@@ -121,10 +121,10 @@ class DispatchMixin(SchedulerParts):
         job.misfire_grace_time = None
         try:
             executor = self._lookup_executor(job.executor)  # type: ignore[attr-defined]
-            if isinstance(executor, FireExecutor) and not inspect.iscoroutinefunction(job.func):
+            coroutine = is_coroutine(job.func)
+            if runs_fires(executor) and not coroutine:
                 self._submit_to_pool(executor, job, fires)
                 return
-            coroutine = inspect.iscoroutinefunction(job.func)
             if coroutine:
                 fires = [f for f in fires if self._started_now.pop(f.execution_id, None)]
                 if not fires:
@@ -231,3 +231,29 @@ class DispatchMixin(SchedulerParts):
             return True
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         return self._writer.flush(remaining)
+
+
+#: Whether each executor class runs claimed fires itself (our pool); asked once per class:
+#: isinstance() against a runtime-checkable protocol costs more than a quick fire.
+_RUNS_FIRES: dict[type, bool] = {}
+
+
+def runs_fires(executor: Any) -> bool:
+    """Whether ``executor`` takes claimed fires itself (:class:`.executors.FireExecutor`)."""
+    kind = type(executor)
+    known = _RUNS_FIRES.get(kind)
+    if known is None:
+        known = _RUNS_FIRES[kind] = isinstance(executor, FireExecutor)
+    return known
+
+
+def is_coroutine(func: Any) -> bool:
+    """``inspect.iscoroutinefunction``, remembered on the function where it can be."""
+    known = getattr(func, "_metronome_coroutine", None)
+    if known is None:
+        known = inspect.iscoroutinefunction(func)
+        try:
+            func._metronome_coroutine = known
+        except (AttributeError, TypeError):
+            pass  # a builtin or a slotted callable: asked again next time
+    return bool(known)

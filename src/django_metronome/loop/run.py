@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -62,13 +63,16 @@ class RunMixin(SchedulerParts):
         gets the context only.)
         """
         token = _current.set(FireContext(job_id, fire.run_time, fire.execution_id, fire.late))
-        if tidy:
+        # Connections only need a look before the job if the last one left some
+        # open (persistent connections): with Django's default, none stays.
+        if tidy and getattr(_thread, "kept", True):
             _tidy_connections()
         try:
             yield
         finally:
             if tidy:
                 kept = _tidy_connections()
+                _thread.kept = bool(kept)
                 if kept:
                     self._job_connections.update(kept)
             _current.reset(token)
@@ -195,6 +199,10 @@ def outcome_of(
         job_id=job_id,
         ended=fire.ended,
     )
+
+
+#: Per job thread: whether its last fire left a database connection open.
+_thread = threading.local()
 
 
 def _tidy_connections() -> list[Any]:
