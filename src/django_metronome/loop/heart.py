@@ -21,8 +21,8 @@ from django.db import OperationalError, connections
 
 from ..conf import conf
 from ..store import ledger, nodes, retention
+from ..store.allowlist import quarantine_refused
 from ..store.db import close_connection, utcnow
-from ..store.jobstore import quarantine_refused
 from ..store.models import DjangoJob
 from ..time.clock import clock
 from . import faults

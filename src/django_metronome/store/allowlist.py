@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import logging
 import re
 import types
 from collections.abc import Callable
@@ -43,6 +44,9 @@ from django.core.signals import setting_changed
 
 from ..conf import conf
 from ..exceptions import ForbiddenFunction
+from .models import DjangoJob, JobSource
+
+logger = logging.getLogger("django_metronome.jobstores")
 
 _cache: dict[str, frozenset[str]] = {}
 
@@ -171,3 +175,34 @@ def refusal(job_id: str, func_ref: str) -> str | None:
         # Not importable in this process: a load failure, not a refusal.
         return None
     return None
+
+
+def quarantine_refused(using: str) -> list[str]:
+    """
+    Quarantine every run-time job whose function the allow-list refuses.
+
+    A row edited by hand is caught when it is loaded, before any call; this
+    sweep (run by the schedulers' heart) catches it before it falls due, so
+    that the admin shows it at once. Each distinct function is judged once.
+    Return the ids quarantined by this call.
+    """
+    jobs = DjangoJob.objects.using(using)
+    refs = (
+        jobs.loadable()
+        .filter(source=JobSource.RUNTIME)
+        .order_by()
+        .values_list("func_ref", flat=True)
+        .distinct()
+    )
+    quarantined: list[str] = []
+    for func_ref in list(refs):
+        reason = refusal("*", func_ref)
+        if reason is None:
+            continue
+        rows = jobs.loadable().filter(source=JobSource.RUNTIME, func_ref=func_ref)
+        for job_id in rows.values_list("id", flat=True):
+            why = reason.replace("Job '*'", f"Job {job_id!r}", 1)
+            if jobs.quarantine(job_id, why):
+                quarantined.append(job_id)
+                logger.error("Job %r is quarantined (kept, not run): %s", job_id, why)
+    return quarantined

@@ -30,7 +30,6 @@ from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLook
 from django import db
 from django.db import IntegrityError, connections, transaction
 
-from ..time.codecs import decode_trigger, trigger_timezone
 from . import allowlist
 from .claims import LOAD_COLUMNS
 from .db import (
@@ -42,6 +41,7 @@ from .db import (
     utcnow,
     write_transaction,
 )
+from .declarations import DeclarationsMixin
 from .jobs import callable_name, decode_job, encode_job
 from .models import (
     DjangoJob,
@@ -50,17 +50,9 @@ from .models import (
 )
 from .recorder import recorder_for
 
-__all__ = ["DeclaredElsewhere", "DeclaringScheduler", "DjangoJobStore", "quarantine_refused"]
+__all__ = ["DeclaredElsewhere", "DeclaringScheduler", "DjangoJobStore"]
 
 logger = logging.getLogger("django_metronome.jobstores")
-
-
-def _same_but_start(stored: dict[str, Any], declared: dict[str, Any]) -> bool:
-    """Two interval triggers that differ at most in their start date."""
-    old, new = stored.get("trigger") or {}, declared.get("trigger") or {}
-    if old.get("type") != "interval" or new.get("type") != "interval":
-        return False
-    return {**old, "start_date": None} == {**new, "start_date": None}
 
 
 @runtime_checkable
@@ -103,7 +95,7 @@ def _store_alias(store: DjangoJobStore) -> str:
 retry = retry_on_lost_connection(_store_alias)
 
 
-class DjangoJobStore(BaseJobStore):
+class DjangoJobStore(DeclarationsMixin, BaseJobStore):
     """
     Keep APScheduler jobs in the Django database.
 
@@ -233,84 +225,6 @@ class DjangoJobStore(BaseJobStore):
         self.jobs.all().delete()
 
     @retry
-    def declare_job(
-        self,
-        job: Job,
-        *,
-        may_replace: bool,
-        keep_next_run_time: bool,
-        floating_start: bool = False,
-    ) -> str:
-        """
-        Upsert a job declared in code, as a process does at every start.
-
-        An unchanged declaration keeps the stored next run time and paused
-        state (so restarts and other processes neither reset nor multiply it);
-        a changed one updates the row, and its next run time too only when
-        the trigger changed (or ``keep_next_run_time`` is False because the
-        caller gave one explicitly). A declaration that differs from the row
-        raises ``ConflictingIdError`` unless ``may_replace``.
-
-        ``floating_start`` says that the job's interval trigger took its start
-        from the moment it was built (APScheduler's default): such a trigger
-        counts as unchanged when only that start differs, so that redeploying
-        does not re-anchor the schedule.
-
-        Return ``"added"``, ``"unchanged"`` or ``"updated"``; ``job.next_run_time``
-        is set to what is stored.
-        """
-        row = self._row(job)
-        try:
-            return self._declare(job, row, may_replace, keep_next_run_time, floating_start)
-        except IntegrityError:
-            # Another process inserted the same declaration between our read and
-            # our insert (there was no row to lock yet): now there is one.
-            return self._declare(job, row, may_replace, keep_next_run_time, floating_start)
-
-    def _declare(
-        self,
-        job: Job,
-        row: dict[str, Any],
-        may_replace: bool,
-        keep_next_run_time: bool,
-        floating_start: bool,
-    ) -> str:
-        with write_transaction(self.database):
-            stored = (
-                self.jobs.select_for_update()
-                .filter(pk=job.id)
-                .values("name", "source", "func_ref", "state", "next_run_time", "quarantined_at")
-                .first()
-            )
-            if stored is None:
-                if self._replace_ended(job.id, row):
-                    return "added"
-                self.jobs.create(id=job.id, **row)
-                return "added"
-            if floating_start and _same_but_start(stored["state"], row["state"]):
-                row["state"]["trigger"] = stored["state"]["trigger"]
-                job.trigger = decode_trigger(stored["state"]["trigger"])
-            same = {key: stored[key] == row[key] for key in ("name", "source", "func_ref", "state")}
-            if all(same.values()) and stored["quarantined_at"] is None:
-                job.next_run_time = self._stored_time(job, stored["next_run_time"])
-                return "unchanged"
-            if not may_replace and not all(same.values()):
-                raise ConflictingIdError(job.id)
-            trigger_changed = stored["state"].get("trigger") != row["state"].get("trigger")
-            if keep_next_run_time and not trigger_changed:
-                row["next_run_time"] = stored["next_run_time"]
-                job.next_run_time = self._stored_time(job, stored["next_run_time"])
-            self.jobs.filter(pk=job.id).update(
-                **row, quarantined_at=None, quarantine_reason="", updated_at=utcnow()
-            )
-            return "updated"
-
-    @staticmethod
-    def _stored_time(job: Job, value: datetime | None) -> datetime | None:
-        tz = trigger_timezone(job.trigger)
-        stored = from_db(value)
-        return stored.astimezone(tz) if stored is not None and tz is not None else stored
-
     def shutdown(self) -> None:
         """Nothing to release: connections belong to Django and to each thread."""
 
@@ -408,34 +322,3 @@ class DjangoJobStore(BaseJobStore):
                 job_id,
                 reason,
             )
-
-
-def quarantine_refused(using: str) -> list[str]:
-    """
-    Quarantine every run-time job whose function the allow-list refuses.
-
-    A row edited by hand is caught when it is loaded, before any call; this
-    sweep (run by the schedulers' heart) catches it before it falls due, so
-    that the admin shows it at once. Each distinct function is judged once.
-    Return the ids quarantined by this call.
-    """
-    jobs = DjangoJob.objects.using(using)
-    refs = (
-        jobs.loadable()
-        .filter(source=JobSource.RUNTIME)
-        .order_by()
-        .values_list("func_ref", flat=True)
-        .distinct()
-    )
-    quarantined: list[str] = []
-    for func_ref in list(refs):
-        reason = allowlist.refusal("*", func_ref)
-        if reason is None:
-            continue
-        rows = jobs.loadable().filter(source=JobSource.RUNTIME, func_ref=func_ref)
-        for job_id in rows.values_list("id", flat=True):
-            why = reason.replace("Job '*'", f"Job {job_id!r}", 1)
-            if jobs.quarantine(job_id, why):
-                quarantined.append(job_id)
-                logger.error("Job %r is quarantined (kept, not run): %s", job_id, why)
-    return quarantined

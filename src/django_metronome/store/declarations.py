@@ -1,0 +1,130 @@
+"""
+Jobs declared in code, upserted at every start: the half of ``DjangoJobStore``
+that keeps restarts and other processes from resetting or multiplying them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.job import Job
+from apscheduler.jobstores.base import ConflictingIdError
+from django.db import IntegrityError
+
+from ..time.codecs import decode_trigger, trigger_timezone
+from .db import (
+    from_db,
+    retry_on_lost_connection,
+    utcnow,
+    write_transaction,
+)
+
+__all__ = ["DeclarationsMixin"]
+
+
+def _same_but_start(stored: dict[str, Any], declared: dict[str, Any]) -> bool:
+    """Two interval triggers that differ at most in their start date."""
+    old, new = stored.get("trigger") or {}, declared.get("trigger") or {}
+    if old.get("type") != "interval" or new.get("type") != "interval":
+        return False
+    return {**old, "start_date": None} == {**new, "start_date": None}
+
+
+#: Retried once on a new connection, as every other store operation.
+retry = retry_on_lost_connection(lambda store: store.database)
+
+
+class DeclarationsMixin:
+    """``DjangoJobStore.declare_job``: upsert a declaration, keeping what it should."""
+
+    if TYPE_CHECKING:  # given by DjangoJobStore
+
+        @property
+        def database(self) -> str: ...
+
+        @property
+        def jobs(self) -> Any: ...
+
+        def _row(self, job: Job) -> dict[str, Any]: ...
+
+        def _replace_ended(self, job_id: str, row: dict[str, Any]) -> bool: ...
+
+    @retry
+    def declare_job(
+        self,
+        job: Job,
+        *,
+        may_replace: bool,
+        keep_next_run_time: bool,
+        floating_start: bool = False,
+    ) -> str:
+        """
+        Upsert a job declared in code, as a process does at every start.
+
+        An unchanged declaration keeps the stored next run time and paused
+        state (so restarts and other processes neither reset nor multiply it);
+        a changed one updates the row, and its next run time too only when
+        the trigger changed (or ``keep_next_run_time`` is False because the
+        caller gave one explicitly). A declaration that differs from the row
+        raises ``ConflictingIdError`` unless ``may_replace``.
+
+        ``floating_start`` says that the job's interval trigger took its start
+        from the moment it was built (APScheduler's default): such a trigger
+        counts as unchanged when only that start differs, so that redeploying
+        does not re-anchor the schedule.
+
+        Return ``"added"``, ``"unchanged"`` or ``"updated"``; ``job.next_run_time``
+        is set to what is stored.
+        """
+        row = self._row(job)
+        try:
+            return self._declare(job, row, may_replace, keep_next_run_time, floating_start)
+        except IntegrityError:
+            # Another process inserted the same declaration between our read and
+            # our insert (there was no row to lock yet): now there is one.
+            return self._declare(job, row, may_replace, keep_next_run_time, floating_start)
+
+    def _declare(
+        self,
+        job: Job,
+        row: dict[str, Any],
+        may_replace: bool,
+        keep_next_run_time: bool,
+        floating_start: bool,
+    ) -> str:
+        with write_transaction(self.database):
+            stored = (
+                self.jobs.select_for_update()
+                .filter(pk=job.id)
+                .values("name", "source", "func_ref", "state", "next_run_time", "quarantined_at")
+                .first()
+            )
+            if stored is None:
+                if self._replace_ended(job.id, row):
+                    return "added"
+                self.jobs.create(id=job.id, **row)
+                return "added"
+            if floating_start and _same_but_start(stored["state"], row["state"]):
+                row["state"]["trigger"] = stored["state"]["trigger"]
+                job.trigger = decode_trigger(stored["state"]["trigger"])
+            same = {key: stored[key] == row[key] for key in ("name", "source", "func_ref", "state")}
+            if all(same.values()) and stored["quarantined_at"] is None:
+                job.next_run_time = self._stored_time(job, stored["next_run_time"])
+                return "unchanged"
+            if not may_replace and not all(same.values()):
+                raise ConflictingIdError(job.id)
+            trigger_changed = stored["state"].get("trigger") != row["state"].get("trigger")
+            if keep_next_run_time and not trigger_changed:
+                row["next_run_time"] = stored["next_run_time"]
+                job.next_run_time = self._stored_time(job, stored["next_run_time"])
+            self.jobs.filter(pk=job.id).update(
+                **row, quarantined_at=None, quarantine_reason="", updated_at=utcnow()
+            )
+            return "updated"
+
+    @staticmethod
+    def _stored_time(job: Job, value: datetime | None) -> datetime | None:
+        tz = trigger_timezone(job.trigger)
+        stored = from_db(value)
+        return stored.astimezone(tz) if stored is not None and tz is not None else stored
