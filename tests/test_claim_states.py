@@ -11,12 +11,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
+from django.db import connection
 
 import django_metronome
 from django_metronome.firing import plan_fires
 from django_metronome.jobstores import DjangoJobStore
 from django_metronome.models import DjangoJob, DjangoJobExecution, ExecutionStatus
-from django_metronome.store import claims, ledger, nodes
+from django_metronome.store import claims, ledger, nodes, pending
 from django_metronome.store.ledger import Outcome
 from django_metronome.triggers import next_fire_time
 
@@ -144,7 +145,7 @@ def test_a_handed_back_fire_runs_once_elsewhere_and_then_its_job_goes(store):
     nodes.reap("default", at + timedelta(minutes=1), timedelta(seconds=30))
 
     later = at + timedelta(minutes=1)
-    batch = claims.claim_manual_fires(
+    batch = pending.claim_manual_fires(
         using="default", node="node-b", now=later, limit=10, declared=[], load=store.load_rows
     )
     (claimed,) = batch.claimed
@@ -155,7 +156,7 @@ def test_a_handed_back_fire_runs_once_elsewhere_and_then_its_job_goes(store):
         fire.execution_id
     ]
     # A second process finds nothing left to take.
-    again = claims.claim_manual_fires(
+    again = pending.claim_manual_fires(
         using="default", node="node-c", now=later, limit=10, declared=[], load=store.load_rows
     )
     assert again.fire_count == 0
@@ -198,7 +199,7 @@ def test_a_run_now_request_handed_back_keeps_saying_who_asked(store):
     at = now()
     django_metronome.add_job("tests.testapp.jobs:noop", "interval", hours=1, id="hourly")
     DjangoJob.objects.get(pk="hourly").run_now(requested_by="alice")
-    batch = claims.claim_manual_fires(
+    batch = pending.claim_manual_fires(
         using="default", node="node-a", now=at, limit=10, declared=[], load=store.load_rows
     )
     assert batch.fire_count == 1
@@ -265,3 +266,45 @@ def test_the_last_fire_of_an_ended_job_takes_its_row_along(store):
         ],
     )
     assert sorted(DjangoJob.all_rows.values_list("id", flat=True)) == [fires[2][0]]
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite plans before it locks")
+def test_on_sqlite_a_claim_planned_before_another_committed_records_nothing_twice(store):
+    """SQLite reads and plans outside its write lock; the rows moved meanwhile are dropped."""
+    at = now()
+    one_shots(5, at - timedelta(seconds=1))
+
+    def load_while_another_claims(rows):
+        jobs = store.load_rows(rows)
+        # Another process claims the same due rows between this one's read and write.
+        inner = claim(store, "node-b", at)
+        assert inner.fire_count == 5
+        return jobs
+
+    outer = claims.claim_due_fires(
+        using="default",
+        node="node-a",
+        now=at,
+        limit=100,
+        declared=[],
+        load=load_while_another_claims,
+        plan=plan,
+    )
+    assert outer.fire_count == 0
+    assert set(DjangoJobExecution.objects.values_list("node", flat=True)) == {"node-b"}
+    assert DjangoJobExecution.objects.count() == 5
+
+
+def test_claims_whose_answer_was_lost_are_handed_back_by_their_process(store):
+    """A claim committed but never answered: its process does not hold the fires."""
+    at = now()
+    one_shots(3, at - timedelta(seconds=1))
+    batch = claim(store, "node-a", at)
+    ids = [fire.execution_id for claimed in batch.claimed for fire in claimed.fires]
+
+    assert ledger.hand_back_unheld("default", "node-a", ids[:1], at) == 2
+    rows = DjangoJobExecution.objects.in_bulk(ids)
+    assert rows[ids[0]].status == ExecutionStatus.CLAIMED
+    assert {rows[pk].status for pk in ids[1:]} == {ExecutionStatus.PENDING}
+    assert all("answer to its claim was lost" in rows[pk].reason for pk in ids[1:])
+    assert ledger.hand_back_unheld("default", "node-b", [], at) == 0  # not node-b's

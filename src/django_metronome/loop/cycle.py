@@ -12,7 +12,7 @@ from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING
 from django.db import OperationalError
 
 from ..conf import conf
-from ..store import claims
+from ..store import claims, ledger, pending
 from ..store.db import close_connection, utcnow
 from ..time.clock import clock
 from ..time.firing import FirePlan, plan_fires
@@ -33,6 +33,8 @@ class CycleMixin(SchedulerParts):
         if self.state != STATE_RUNNING:  # type: ignore[attr-defined]
             return None if self.state == STATE_PAUSED else 0  # type: ignore[attr-defined]
         try:
+            if self._failures:
+                self._recover_lost_claims()
             wait = self._claim_and_dispatch()
         except Exception as exc:
             self._failures += 1
@@ -52,6 +54,24 @@ class CycleMixin(SchedulerParts):
             self._failures = 0
         return wait
 
+    def _recover_lost_claims(self) -> None:
+        """
+        After a failed turn: hand back what this process claimed but does not hold.
+
+        A claim whose COMMIT reached the server but whose answer was lost with the
+        connection left its fires claimed by this process, which never got them:
+        they would wait forever, as this process is alive. Handed back (pending),
+        they run once, here or elsewhere.
+        """
+        held = [fire.execution_id for fire in list(self._inflight.values())]
+        count = ledger.hand_back_unheld(self.database, self.identity, held, utcnow())
+        if count:
+            logger.warning(
+                "%d fire(s) claimed by this process in a transaction whose answer was lost "
+                "are handed back, to run once.",
+                count,
+            )
+
     def _capacity(self) -> int:
         """How many fires to claim now: what the default executor can start soon."""
         executor = self._executors.get("default")  # type: ignore[attr-defined]
@@ -67,8 +87,8 @@ class CycleMixin(SchedulerParts):
         declared = list(self._metronome_registry)
         store = self._jobstores["default"]  # type: ignore[attr-defined]
         room = self._capacity()
-        if room and claims.has_manual_fires(using):
-            batch = claims.claim_manual_fires(
+        if room and pending.has_manual_fires(using):
+            batch = pending.claim_manual_fires(
                 using=using,
                 node=self.identity,
                 now=utcnow(),

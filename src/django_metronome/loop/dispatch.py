@@ -50,7 +50,12 @@ class DispatchMixin(SchedulerParts):
         self._hand_over(batch)
 
     def _prepare(self, batch: ClaimBatch) -> None:
-        """In the claiming thread, after the commit: log, and start coroutine fires."""
+        """In the claiming thread, after the commit: book the fires, log, start coroutine fires."""
+        # Booked here, in the claiming thread, before they go anywhere: a failed turn
+        # hands back what this process claimed and does not hold (CycleMixin).
+        for claimed in batch.claimed:
+            for fire in claimed.fires:
+                self._inflight[(claimed.job.id, fire.run_time)] = fire
         faults.point("claimed")
         if batch.claimed or batch.missed or batch.skipped:
             logger.info(

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.job import Job
+from django.db import connections
 from django.db.models import F, Q
 
 from ..time.firing import FirePlan
@@ -105,107 +106,85 @@ def claim_due_fires(
     Claim, plan, record and advance up to ``limit`` due jobs in one transaction.
 
     ``load`` turns job rows into APScheduler jobs (quarantining what it cannot
-    load); ``plan`` decides the fate of a job's due fires. Both run inside the
-    transaction, while the job rows are locked.
+    load); ``plan`` decides the fate of a job's due fires. Where the database
+    locks rows (PostgreSQL, MariaDB) both run inside the transaction, while
+    the job rows are locked, and other processes skip them. SQLite has one
+    lock for the whole database, which every other write of every process
+    waits for: there the rows are read, loaded and planned first, and the
+    transaction only checks that nobody moved them meanwhile, then writes.
     """
     batch = ClaimBatch()
     if limit <= 0:
         return batch
-    with write_transaction(using):
-        jobs_table = DjangoJob.all_rows.using(using)
-        rows = list(
-            jobs_table.due(to_db(now))
-            .runnable_by(declared)
-            .select_for_update(skip_locked=True)
-            .values_list(*LOAD_COLUMNS)[:limit]
-        )
+    jobs_table = DjangoJob.all_rows.using(using)
+    due = jobs_table.due(to_db(now)).runnable_by(declared)
+    if connections[using].vendor == "sqlite":
+        rows = list(due.values_list(*LOAD_COLUMNS)[:limit])
         if not rows:
             return batch
         batch.full = len(rows) >= limit
         jobs, plans = _plan_all(jobs_table, load(rows), plan, now)
-        ledger = DjangoJobExecution.objects.using(using)
-        names = {row[0]: row[1] for row in rows}
-        running, recorded = _ledger_state(ledger, plans)
-
-        entries: list[dict[str, Any]] = []
-        runs: dict[str, list[tuple[datetime, bool]]] = {}
-        for job in jobs:
-            runs[job.id] = _ledger_entries(
-                job, plans[job.id], now, node, names[job.id], running, recorded, entries, batch
-            )
-        ids = writes.insert_fires(using, entries)
-        for job in jobs:
-            fires = [
-                Fire(ids[(job.id, run_time)], run_time, late)
-                for run_time, late in runs[job.id]
-                if (job.id, run_time) in ids
-            ]
-            if fires and plans[job.id].next_run_time is None:
-                last = fires[-1]
-                fires[-1] = Fire(last.execution_id, last.run_time, last.late, ended=True)
-            if fires:
-                batch.claimed.append(ClaimedJob(job, fires))
-        _advance(jobs_table, jobs, plans, now, batch)
-    return batch
-
-
-def claim_manual_fires(
-    *, using: str, node: str, now: datetime, limit: int, declared: Iterable[str], load: Loader
-) -> ClaimBatch:
-    """
-    Take the pending fires of jobs this process can run: "run now" requests,
-    and fires handed back by a process that died (or stopped) before it
-    started them.
-
-    In one transaction, as for scheduled fires: the pending rows are locked
-    (skipping those another process is taking), each becomes claimed here, or
-    skipped when the job already has ``max_instances`` running, or failed when
-    the job was removed meanwhile. The jobs' schedules are not touched. A
-    fire of a job whose schedule has ended (whose row waits for it) runs too.
-    """
-    batch = ClaimBatch()
-    if limit <= 0:
+        with write_transaction(using):
+            jobs = _unmoved(jobs_table, jobs, {row[0]: row[4] for row in rows})
+            _record(using, node, now, jobs, plans, rows, batch)
         return batch
     with write_transaction(using):
-        ledger = DjangoJobExecution.objects.using(using)
-        jobs_table = DjangoJob.all_rows.using(using)
-        runnable = jobs_table.loadable().runnable_by(declared).values("id")
-        requests = list(
-            ledger.pending()
-            .filter(job_id__in=runnable)
-            .select_for_update(skip_locked=True)
-            .order_by("run_time", "id")
-            .values_list("id", "job_id", "run_time")[:limit]
-        )
-        writes.fail_orphaned_requests(using, now)
-        if not requests:
+        rows = list(due.select_for_update(skip_locked=True).values_list(*LOAD_COLUMNS)[:limit])
+        if not rows:
             return batch
-        batch.full = len(requests) >= limit
-        wanted = jobs_table.filter(pk__in={job_id for _, job_id, _ in requests})
-        jobs = {job.id: job for job in load(wanted.values_list(*LOAD_COLUMNS))}
-        running, _ = _ledger_state(ledger, {job_id: FirePlan((), (), (), None) for job_id in jobs})
-        taken, skipped = [], []
-        for pk, job_id, run_time in requests:
-            job = jobs.get(job_id)
-            if job is None:
-                continue  # quarantined by load(): the request waits for the job to be fixed
-            if running[job_id] >= job.max_instances:
-                skipped.append(pk)
-                batch.skipped.append((job_id, from_db(run_time), "max_instances"))
-                continue
-            running[job_id] += 1
-            taken.append(pk)
-            # A handed-back fire of an ended job: the heart's sweep removes the job's
-            # row once none of its fires is open (several may have been handed back).
-            fire = Fire(pk, from_db(run_time))
-            batch.claimed.append(ClaimedJob(job, [fire]))
-        writes.claim_pending(using, taken, skipped, node, now)
+        batch.full = len(rows) >= limit
+        jobs, plans = _plan_all(jobs_table, load(rows), plan, now)
+        _record(using, node, now, jobs, plans, rows, batch)
     return batch
 
 
-def has_manual_fires(using: str) -> bool:
-    """Whether any "run now" request waits (a cheap check before claiming)."""
-    return DjangoJobExecution.objects.using(using).pending().exists()
+def _unmoved(jobs_table: Any, jobs: list[Job], read: dict[str, datetime]) -> list[Job]:
+    """The jobs whose row still has the next run time they were planned from."""
+    if not jobs:
+        return jobs
+    current = dict(
+        jobs_table.extra(where=[_in_ids("id", len(jobs))], params=[job.id for job in jobs])  # noqa: S610
+        .filter(quarantined_at__isnull=True, ended_at__isnull=True)
+        .values_list("id", "next_run_time")
+    )
+    return [job for job in jobs if job.id in current and current[job.id] == read[job.id]]
+
+
+def _record(
+    using: str,
+    node: str,
+    now: datetime,
+    jobs: list[Job],
+    plans: dict[str, FirePlan],
+    rows: list[tuple[Any, ...]],
+    batch: ClaimBatch,
+) -> None:
+    """In the claim's transaction: the ledger rows of the planned fires, and the jobs advanced."""
+    if not jobs:
+        return
+    jobs_table = DjangoJob.all_rows.using(using)
+    ledger = DjangoJobExecution.objects.using(using)
+    names = {row[0]: row[1] for row in rows}
+    running, recorded = ledger_state(ledger, {job.id: plans[job.id] for job in jobs})
+    entries: list[dict[str, Any]] = []
+    runs: dict[str, list[tuple[datetime, bool]]] = {}
+    for job in jobs:
+        runs[job.id] = _ledger_entries(
+            job, plans[job.id], now, node, names[job.id], running, recorded, entries, batch
+        )
+    ids = writes.insert_fires(using, entries)
+    for job in jobs:
+        fires = [
+            Fire(ids[(job.id, run_time)], run_time, late)
+            for run_time, late in runs[job.id]
+            if (job.id, run_time) in ids
+        ]
+        if fires and plans[job.id].next_run_time is None:
+            last = fires[-1]
+            fires[-1] = Fire(last.execution_id, last.run_time, last.late, ended=True)
+        if fires:
+            batch.claimed.append(ClaimedJob(job, fires))
+    _advance(jobs_table, jobs, plans, now, batch)
 
 
 def _plan_all(
@@ -225,7 +204,7 @@ def _plan_all(
     return planned, plans
 
 
-def _ledger_state(
+def ledger_state(
     ledger: Any, plans: dict[str, FirePlan]
 ) -> tuple[Counter[str], set[tuple[str, datetime]]]:
     """

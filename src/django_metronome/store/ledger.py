@@ -266,6 +266,24 @@ def release(
     return interrupted, handed_back, jobs
 
 
+def hand_back_unheld(using: str, node: str, held: list[int], now: datetime) -> int:
+    """
+    Hand back the fires claimed by ``node`` that it does not hold (``held``):
+    claims whose commit's answer was lost. Return how many.
+    """
+    claimed = DjangoJobExecution.objects.using(using).filter(
+        node=node, status=ExecutionStatus.CLAIMED
+    )
+    if held:
+        claimed = claimed.exclude(pk__in=held)
+    return claimed.update(
+        status=ExecutionStatus.PENDING,
+        node="",
+        claimed_at=None,
+        reason=f"Handed back: {node} claimed it, but the answer to its claim was lost.",
+    )
+
+
 # --- asked for by hand, and recorded from APScheduler's events ----------------------------------
 
 
