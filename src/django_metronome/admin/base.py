@@ -30,6 +30,7 @@ from ..store.db import database_alias, from_db
 from ..store.models import DjangoJob, DjangoJobExecution, ExecutionStatus
 from ..time.text import duration
 from ..time.zones import format_offset, zone_or_utc
+from .paging import KeyReader, LargeTablePaginator, is_filtered
 
 #: Admin media of every page of the app.
 CSS = {"all": ["django_metronome/admin.css"]}
@@ -45,8 +46,38 @@ class MetronomeAdmin(admin.ModelAdmin):
     form, have the app's style sheet, and link to the dashboard.
     """
 
+    paginator = LargeTablePaginator
+
     class Media:
         css = CSS
+
+    def get_paginator(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Any],
+        per_page: int,
+        orphans: int = 0,
+        allow_empty_first_page: bool = True,
+    ) -> LargeTablePaginator:
+        """Estimated or bounded counts, and pages read by their keys first (:mod:`.paging`)."""
+        filtered = is_filtered(request)
+        return LargeTablePaginator(
+            queryset,
+            per_page,
+            orphans,
+            allow_empty_first_page,
+            filtered=filtered,
+            keys=self.page_keys(request, queryset, filtered),
+        )
+
+    def page_keys(
+        self, request: HttpRequest, queryset: QuerySet[Any], filtered: bool
+    ) -> KeyReader | None:
+        """
+        How the list reads a page's keys, if cheaper than from the list itself
+        (which it is by default: None).
+        """
+        return None
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return super().get_queryset(request).using(database_alias())

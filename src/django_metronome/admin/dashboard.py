@@ -3,7 +3,10 @@ The scheduler dashboard: processes, overdue jobs, failures, pending runs, the
 next fires and a picture of the recent runs.
 
 Every query here is bounded: the dashboard never loads all jobs nor scans the
-whole ledger, whatever their size.
+whole ledger, whatever their size. Each reads a range of an index and stops
+after a fixed number of rows: counts stop at :data:`COUNT_CAP` ("more than"),
+lists at their length, and the recent runs of each job shown are read from
+the ledger's ``(job, run_time)`` index, job by job, in one statement.
 """
 
 from __future__ import annotations
@@ -14,8 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, F, Min, Q, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -38,6 +40,7 @@ from .base import (
     runs_of_job_url,
     status_badge,
 )
+from .paging import capped_counts
 from .svg import run_strip_svg
 
 #: Fire times previewed on a job's page and on the dashboard.
@@ -54,6 +57,8 @@ ACTIVITY_SCAN = 2000
 DEAD_WINDOW = timedelta(hours=24)
 #: Failures are counted over this window.
 FAILURE_WINDOW = timedelta(hours=24)
+#: The dashboard's counts stop here ("more than 10,000").
+COUNT_CAP = 10_000
 
 
 @dataclass
@@ -122,15 +127,23 @@ def dashboard_context(now: datetime | None = None) -> dict[str, Any]:
     threshold = overdue_threshold()
     overdue_qs = jobs.loadable().filter(next_run_time__lt=now - threshold)
     since = now - FAILURE_WINDOW
-    outcome_counts = dict(
-        ledger.filter(run_time__gte=since)
-        .values_list("status")
-        .annotate(n=Count("id"))
-        .values_list("status", "n")
+    # One statement: how many runs ended in each status in the window, how many
+    # run-now requests wait, how many jobs are overdue; each count a bounded
+    # range of an index ((status, run_time), the due index).
+    statuses = list(ExecutionStatus.values)
+    counts = capped_counts(
+        using,
+        [ledger.filter(status=status, run_time__gte=since) for status in statuses]
+        + [ledger.pending(), overdue_qs],
+        COUNT_CAP,
     )
-    # Run-now requests waiting for a process.
-    pending = ledger.pending().aggregate(count=Count("id"), oldest=Min("run_time"))
-    pending_age = (now - from_db(pending["oldest"])).total_seconds() if pending["oldest"] else 0.0
+    outcome_counts = dict(zip(statuses, counts, strict=False))
+    pending_count, overdue_count = counts[-2], counts[-1]
+    # Run-now requests waiting for a process: the oldest, first on the index.
+    oldest = None
+    if pending_count:
+        oldest = ledger.pending().order_by("run_time").values_list("run_time", flat=True).first()
+    pending_age = (now - from_db(oldest)).total_seconds() if oldest else 0.0
     alive, gone = processes(using, now)
     return {
         "now": now,
@@ -138,19 +151,22 @@ def dashboard_context(now: datetime | None = None) -> dict[str, Any]:
         "alive": alive,
         "gone": gone,
         "dead_after": conf.DEAD_AFTER,
-        "overdue_count": overdue_qs.count(),
+        "overdue_count": min(overdue_count, COUNT_CAP),
+        "overdue_more": overdue_count > COUNT_CAP,
         "overdue": overdue_lines(overdue_qs, now),
         "overdue_threshold": format_duration(threshold),
-        "failed_count": outcome_counts.get(ExecutionStatus.FAILED, 0),
+        "failed_count": min(outcome_counts[ExecutionStatus.FAILED], COUNT_CAP),
+        "failed_more": outcome_counts[ExecutionStatus.FAILED] > COUNT_CAP,
         "outcome_counts": [
-            (status_badge(status), outcome_counts[status])
-            for status in ExecutionStatus.values
-            if outcome_counts.get(status)
+            (status_badge(status), capped_text(outcome_counts[status]))
+            for status in statuses
+            if outcome_counts[status]
         ],
         "failures": failure_lines(ledger, since),
-        "pending_count": pending["count"],
-        "pending_age": format_duration(pending_age) if pending["count"] else "",
-        "pending_stale": pending["count"] and pending_age > float(conf.RUN_NOW_TIMEOUT),
+        "pending_count": min(pending_count, COUNT_CAP),
+        "pending_more": pending_count > COUNT_CAP,
+        "pending_age": format_duration(pending_age) if pending_count else "",
+        "pending_stale": pending_count and pending_age > float(conf.RUN_NOW_TIMEOUT),
         "run_now_timeout": conf.RUN_NOW_TIMEOUT,
         "next_fires": next_fires(jobs, now),
         "activity": activity(jobs, ledger, now),
@@ -158,6 +174,11 @@ def dashboard_context(now: datetime | None = None) -> dict[str, Any]:
         "dashboard_jobs": DASHBOARD_JOBS,
         "legend": [status_badge(status) for status in ExecutionStatus.values],
     }
+
+
+def capped_text(count: int) -> str:
+    """A count as the dashboard shows it: ``42``, or ``more than 10,000``."""
+    return f"more than {COUNT_CAP:,}" if count > COUNT_CAP else str(count)
 
 
 def processes(using: str, now: datetime) -> tuple[list[NodeRow], list[NodeRow]]:
@@ -275,27 +296,13 @@ def activity(jobs: Any, ledger: Any, now: datetime) -> list[ActivityRow]:
 
     The jobs are found among the newest ``ACTIVITY_SCAN`` ledger rows (an index
     scan, however large the ledger), and their last ``STRIP_RUNS`` runs are read
-    in one query.
+    by :func:`last_runs`.
     """
     recent_ids = ledger.order_by("-run_time").values_list("job_id", flat=True)[:ACTIVITY_SCAN]
     ids = list(dict.fromkeys(recent_ids))[:DASHBOARD_JOBS]
     if not ids:
         return []
-    ranked = (
-        ledger.filter(job_id__in=ids)
-        .annotate(
-            rank=Window(
-                RowNumber(),
-                partition_by=[F("job_id")],
-                order_by=[F("run_time").desc(), F("id").desc()],
-            )
-        )
-        .filter(rank__lte=STRIP_RUNS)
-        .only("id", "job_id", "job_name", "run_time", "status", "duration", "exception", "reason")
-    )
-    runs: dict[str, list[DjangoJobExecution]] = {job_id: [] for job_id in ids}
-    for run in ranked:
-        runs[run.job_id].append(run)
+    runs = last_runs(ledger, ids, STRIP_RUNS)
     names = dict(jobs.filter(pk__in=ids).values_list("id", "name"))
     rows = []
     for job_id in ids:
@@ -322,3 +329,29 @@ def activity(jobs: Any, ledger: Any, now: datetime) -> list[ActivityRow]:
             )
         )
     return rows
+
+
+def last_runs(ledger: Any, job_ids: list[str], count: int) -> dict[str, list[DjangoJobExecution]]:
+    """
+    The last ``count`` runs of each job, in one statement, each job's read from
+    the ``(job, run_time)`` index and stopped after ``count`` rows.
+
+    A window (``ROW_NUMBER() OVER (PARTITION BY job ...)``) would read and sort
+    every run of those jobs; ``LATERAL`` is PostgreSQL's only. One bounded
+    ``SELECT`` per job, glued with ``UNION ALL``, is understood everywhere.
+    """
+    runs: dict[str, list[DjangoJobExecution]] = {job_id: [] for job_id in job_ids}
+    if not job_ids:
+        return runs
+    fields = ["id", "job_id", "job_name", "run_time", "status", "duration", "exception", "reason"]
+    parts: list[str] = []
+    params: list[Any] = []
+    for number, job_id in enumerate(job_ids):
+        latest = ledger.filter(job_id=job_id).order_by("-run_time", "-id").values(*fields)
+        sql, part_params = latest[:count].query.get_compiler(using=ledger.db).as_sql()
+        # The parts are the ORM's own SQL, their values parameters.
+        parts.append(f"SELECT * FROM ({sql}) AS runs{number}")  # noqa: S608
+        params.extend(part_params)
+    for run in ledger.raw(" UNION ALL ".join(parts), params):
+        runs[run.job_id].append(run)
+    return runs

@@ -149,3 +149,36 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def to_json(data: Any) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+class StreamedTable:
+    """
+    A :func:`table` printed a chunk of rows at a time, for lists too long to hold.
+
+    The columns are as wide as the header and the first chunk need; a later,
+    wider cell widens its column from there on (the table never waits for the
+    last row to know its widths).
+    """
+
+    def __init__(self, headers: Sequence[str]) -> None:
+        self.headers = list(headers)
+        self.widths = [width(header) for header in headers]
+        self.started = False
+
+    def lines(self, rows: Sequence[Sequence[str]]) -> list[str]:
+        """The text lines of ``rows`` (after the header line, for the first chunk)."""
+        rows = [[" ".join(cell.split()) for cell in row] for row in rows]
+        for row in rows:
+            self.widths = [
+                max(size, width(cell)) for size, cell in zip(self.widths, row, strict=True)
+            ]
+        if not self.started:
+            rows = [self.headers, *rows]
+            self.started = True
+        return [
+            "  ".join(
+                cell + " " * (size - width(cell))
+                for cell, size in zip(row, self.widths, strict=True)
+            ).rstrip()
+            for row in rows
+        ]

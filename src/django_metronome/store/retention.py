@@ -3,15 +3,19 @@ Keeping the run history to a size: by age and by count per job.
 
 Applied by the schedulers themselves (every ``PRUNE_INTERVAL`` seconds, by
 whichever process's heart is beating) and by ``manage.py metronome prune``.
-Rows go in batches of a thousand, each batch its own short statement, so the
-table is never locked for long; a row still running or pending is never
-removed.
+Rows go in batches of a thousand: each batch's keys are read from an index
+(by age: the oldest first, on the ledger's (run time, id) index; per job: on
+its (job, run time) index), then deleted by primary key in one statement,
+its own short transaction (unless the caller holds one open). So a million
+rows go in a thousand short transactions, and no lock is held for longer than
+one batch takes; a row still running or pending is never removed.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.db import transaction
 from django.db.models import Count
 
 from .db import to_db
@@ -25,13 +29,15 @@ def _final(using: str):  # type: ignore[no-untyped-def]
     return DjangoJobExecution.objects.using(using).filter(status__in=FINAL_STATUSES)
 
 
-def _delete_in_batches(using: str, queryset, max_batches: int) -> int:  # type: ignore[no-untyped-def]
+def _delete_in_batches(using: str, queryset, max_batches: int, order: tuple[str, ...]) -> int:  # type: ignore[no-untyped-def]
     deleted = 0
     for _ in range(max_batches):
-        ids = list(queryset.order_by("id").values_list("id", flat=True)[:BATCH])
+        ids = list(queryset.order_by(*order).values_list("id", flat=True)[:BATCH])
         if not ids:
             break
-        count, _ = DjangoJobExecution.objects.using(using).filter(pk__in=ids).delete()
+        # One statement, one short transaction: the rows' locks go at its commit.
+        with transaction.atomic(using=using):
+            count, _ = _final(using).filter(pk__in=ids).delete()
         deleted += count
         if len(ids) < BATCH:
             break
@@ -40,9 +46,8 @@ def _delete_in_batches(using: str, queryset, max_batches: int) -> int:  # type: 
 
 def prune_older_than(using: str, now: datetime, max_age: timedelta, max_batches: int = 10) -> int:
     """Delete finished runs scheduled before ``now - max_age``; return how many."""
-    return _delete_in_batches(
-        using, _final(using).filter(run_time__lt=to_db(now - max_age)), max_batches
-    )
+    old = _final(using).filter(run_time__lt=to_db(now - max_age))
+    return _delete_in_batches(using, old, max_batches, ("run_time", "id"))
 
 
 def prune_per_job(using: str, keep: int, max_batches: int = 10, max_jobs: int = 100) -> int:
@@ -60,7 +65,8 @@ def prune_per_job(using: str, keep: int, max_batches: int = 10, max_jobs: int = 
     for job_id in list(crowded):
         runs = _final(using).filter(job_id=job_id)
         cutoff = runs.order_by("-run_time", "-id").values_list("run_time", flat=True)[keep - 1]
-        deleted += _delete_in_batches(using, runs.filter(run_time__lt=cutoff), max_batches)
+        older = runs.filter(run_time__lt=cutoff)
+        deleted += _delete_in_batches(using, older, max_batches, ("run_time",))
     return deleted
 
 

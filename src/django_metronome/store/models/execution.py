@@ -177,8 +177,13 @@ class DjangoJobExecution(models.Model):
             models.UniqueConstraint(fields=["job", "run_time"], name="metronome_one_run_per_fire"),
         ]
         indexes = [
-            models.Index(fields=["run_time"], name="metronome_exec_run_time_idx"),
+            # The ledger newest first (the admin's list and its pages, read by key from
+            # the index alone; the dashboard's latest runs), and pruning by age.
+            models.Index(fields=["run_time", "id"], name="metronome_exec_time_idx"),
             models.Index(fields=["job", "-run_time"], name="metronome_exec_job_recent_idx"),
+            # Runs of one status in a time window: the dashboard's counts and
+            # failures, pending run-now requests, the ledger filtered by status.
+            models.Index(fields=["status", "run_time"], name="metronome_exec_status_idx"),
         ]
 
     def __str__(self) -> str:

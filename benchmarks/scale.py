@@ -1,0 +1,519 @@
+"""
+How the admin and the command line cope with big tables: 10^4 to 10^6 jobs and runs.
+
+For each database (PostgreSQL, MariaDB) the script makes a throwaway database
+(``metronome_scale``; ``test_metronome_bench_scale`` on MariaDB), migrates it, and
+grows both tables to each size in turn: N jobs and N ledger rows, inserted by
+the database itself (``generate_series`` on PostgreSQL, the ``seq_1_to_N``
+tables of MariaDB's Sequence engine), then analysed. At each size it times,
+through Django's test client and a logged-in superuser, every admin page a
+user opens (median of three after a warm-up), and ``manage.py metronome
+list`` with ``--limit 100`` and in full to /dev/null. At the largest size it
+then prunes the whole ledger with the retention code and reports the longest
+single statement (each of its deletes is a transaction of its own: that is
+the longest a lock is held).
+
+    python benchmarks/scale.py                         # both databases, 10^4, 10^5, 10^6
+    python benchmarks/scale.py --db postgres --size 10000 --size 100000
+    python benchmarks/scale.py --results out.json --no-doc   # figures only, no docs page
+
+The figures go to ``docs/benchmarks-scale.md`` (``--doc`` to change,
+``--no-doc`` for none) and, with ``--results``, as JSON. Where the servers are:
+``PGHOST``/``PGPORT``/``PGUSER`` as for ``psql``; ``MYSQL_HOST``,
+``MYSQL_PORT``, ``MYSQL_USER``, ``MYSQL_PASSWORD`` as for the tests.
+
+The data: job ``job-0000042`` is named ``Job 42``; one job in fifty is paused
+and one in a thousand overdue, the others fire within the next N seconds. Run
+``k`` (newest first) belongs to job ``k % 1000`` and was scheduled ``k``
+times 2.592 s ago (10^6 runs span 30 days); 90% succeeded, 5% failed, 3%
+missed, 2% skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+#: The throwaway database (on MariaDB, a name the test user may create).
+DATABASES = {"postgres": "metronome_scale", "mariadb": "test_metronome_bench_scale"}
+DEFAULT_SIZES = [10_000, 100_000, 1_000_000]
+#: Rows inserted per statement while seeding.
+SEED_CHUNK = 100_000
+#: Jobs that own the ledger's rows.
+JOBS_WITH_RUNS = 1000
+#: Seconds between two runs of the seeded ledger (10^6 runs span 30 days).
+RUN_STEP = 2.592
+
+# The URLs of the admin, for Django's test client (this module is ROOT_URLCONF).
+urlpatterns: list[Any] = []
+
+
+# --- the driver: one child process per database -----------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", action="append", choices=["postgres", "mariadb"])
+    parser.add_argument("--size", action="append", type=int)
+    parser.add_argument("--results", type=Path, help="Also write the figures as JSON here.")
+    parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks-scale.md")
+    parser.add_argument("--no-doc", action="store_true", help="Write no Markdown page.")
+    parser.add_argument("--no-prune", action="store_true", help="Skip the prune at the end.")
+    parser.add_argument("--label", default="", help="A word for the run, kept in the JSON.")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    sizes = sorted(set(options.size or DEFAULT_SIZES))
+    if options.child:
+        return child(options.child, sizes, not options.no_prune)
+    started = datetime.now(UTC)
+    results: dict[str, Any] = {
+        "label": options.label,
+        "started": started.isoformat(timespec="seconds"),
+        "machine": (
+            f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+        ),
+        "commit": git_commit(),
+        "databases": {},
+    }
+    for db in options.db or ["postgres", "mariadb"]:
+        print(f"== {db}", file=sys.stderr, flush=True)
+        command = [sys.executable, str(Path(__file__).resolve()), "--child", db]
+        command += [f"--size={size}" for size in sizes]
+        if options.no_prune:
+            command.append("--no-prune")
+        run = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+        if run.returncode != 0:
+            print(f"{db}: the benchmark process failed ({run.returncode})", file=sys.stderr)
+            continue
+        results["databases"][db] = json.loads(run.stdout.strip().splitlines()[-1])
+    if options.results:
+        options.results.write_text(json.dumps(results, indent=2) + "\n")
+    report = markdown(results)
+    print(report)
+    if not options.no_doc:
+        options.doc.write_text(report)
+        print(f"Written to {options.doc}", file=sys.stderr)
+    return 0
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+# --- the child: Django on one database -------------------------------------------------
+
+
+def database_settings(db: str) -> dict[str, Any]:
+    if db == "postgres":
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": DATABASES["postgres"],
+            "USER": os.environ.get("PGUSER", getpass.getuser()),
+            "HOST": os.environ.get("PGHOST", ""),
+            "PORT": os.environ.get("PGPORT", ""),
+        }
+    return {
+        "ENGINE": "django.db.backends.mysql",
+        "NAME": DATABASES["mariadb"],
+        "USER": os.environ.get("MYSQL_USER", "metronome"),
+        "PASSWORD": os.environ.get("MYSQL_PASSWORD", "metronome"),
+        "HOST": os.environ.get("MYSQL_HOST", "127.0.0.1"),
+        "PORT": os.environ.get("MYSQL_PORT", "3306"),
+        "OPTIONS": {"charset": "utf8mb4", "isolation_level": "read committed"},
+    }
+
+
+def fresh_database(db: str) -> None:
+    """Drop and create the throwaway database, with the server's own client library."""
+    params = database_settings(db)
+    name = params["NAME"]
+    if db == "postgres":
+        import psycopg
+
+        with psycopg.connect(
+            dbname="postgres",
+            user=params["USER"],
+            host=params["HOST"] or None,
+            port=params["PORT"] or None,
+            autocommit=True,
+        ) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return
+    import MySQLdb
+
+    conn = MySQLdb.connect(
+        user=params["USER"],
+        password=params["PASSWORD"],
+        host=params["HOST"],
+        port=int(params["PORT"]),
+    )
+    try:
+        cursor = conn.cursor()
+        cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    finally:
+        conn.close()
+
+
+def configure(db: str) -> None:
+    import django
+    from django.conf import settings
+
+    settings.configure(
+        SECRET_KEY="benchmark-only-not-secret",
+        DEBUG=False,
+        ALLOWED_HOSTS=["testserver"],
+        USE_TZ=True,
+        TIME_ZONE="UTC",
+        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+        ROOT_URLCONF=__name__,
+        INSTALLED_APPS=[
+            "django.contrib.admin",
+            "django.contrib.auth",
+            "django.contrib.contenttypes",
+            "django.contrib.sessions",
+            "django.contrib.messages",
+            "django_metronome",
+        ],
+        MIDDLEWARE=[
+            "django.contrib.sessions.middleware.SessionMiddleware",
+            "django.middleware.csrf.CsrfViewMiddleware",
+            "django.contrib.auth.middleware.AuthenticationMiddleware",
+            "django.contrib.messages.middleware.MessageMiddleware",
+        ],
+        TEMPLATES=[
+            {
+                "BACKEND": "django.template.backends.django.DjangoTemplates",
+                "APP_DIRS": True,
+                "OPTIONS": {
+                    "context_processors": [
+                        "django.template.context_processors.request",
+                        "django.contrib.auth.context_processors.auth",
+                        "django.contrib.messages.context_processors.messages",
+                    ]
+                },
+            }
+        ],
+        DATABASES={"default": database_settings(db)},
+        STATIC_URL="/static/",
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+    )
+    django.setup()
+    from django.contrib import admin
+    from django.urls import path
+
+    urlpatterns.append(path("admin/", admin.site.urls))
+
+
+def child(db: str, sizes: list[int], prune: bool) -> int:
+    fresh_database(db)
+    configure(db)
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    template = template_job()
+    now = datetime.now(UTC).replace(microsecond=0)
+    figures: dict[str, Any] = {"sizes": {}}
+    seeded = 0
+    for size in sizes:
+        began = time.perf_counter()
+        seed(db, template, seeded, size, now)
+        seeded = size
+        analyse(db)
+        seconds = time.perf_counter() - began
+        print(f"{db}: {size:,} jobs and runs seeded in {seconds:.1f} s", file=sys.stderr)
+        figures["sizes"][str(size)] = measure(size)
+        figures["sizes"][str(size)]["seed_s"] = round(seconds, 1)
+    if prune:
+        figures["prune"] = prune_all(seeded, now)
+    print(json.dumps(figures))
+    return 0
+
+
+def template_job() -> Any:
+    """One job stored the ordinary way; the seeded rows are copies of it."""
+    from django_metronome import add_job
+    from django_metronome.store.models import DjangoJob
+
+    add_job("django_metronome.store.db:utcnow", "cron", minute="*/5", id="template")
+    job = DjangoJob.objects.get(pk="template")
+    job.delete()
+    return job
+
+
+def seed(db: str, template: Any, start: int, stop: int, now: datetime) -> None:
+    """Add jobs ``start`` to ``stop - 1`` and runs ``start + 1`` to ``stop``."""
+    from django.db import connection
+
+    from django_metronome.store.models import DjangoJob
+
+    varying = {"id", "name", "next_run_time"}
+    fields = [f for f in DjangoJob._meta.concrete_fields if f.column not in varying]
+    columns = ["id", "name", "next_run_time", *(f.column for f in fields)]
+    values = [f.get_db_prep_save(getattr(template, f.attname), connection) for f in fields]
+    holes = ", ".join(["%s"] * len(values))
+    naive_now = now.replace(tzinfo=None)
+    with connection.cursor() as cursor:
+        for low in range(start, stop, SEED_CHUNK):
+            high = min(low + SEED_CHUNK, stop)
+            if db == "postgres":
+                cursor.execute(
+                    f"INSERT INTO django_metronome_djangojob ({', '.join(columns)}) "
+                    "SELECT 'job-' || lpad(i::text, 7, '0'), 'Job ' || i, "
+                    "CASE WHEN mod(i, 50) = 0 THEN NULL "
+                    "WHEN mod(i, 1000) = 1 THEN %s::timestamptz - interval '1 hour' "
+                    "ELSE %s::timestamptz + i * interval '1 second' END, "
+                    f"{holes} FROM generate_series(%s, %s) AS i",
+                    [now, now, *values, low, high - 1],
+                )
+                cursor.execute(
+                    "INSERT INTO django_metronome_djangojobexecution (job_id, job_name, "
+                    "run_time, status, node, claimed_at, started_at, finished_at, duration, "
+                    "lateness, reason, manual, exception, traceback) "
+                    "SELECT 'job-' || lpad(mod(k, %s)::text, 7, '0'), 'Job ' || mod(k, %s), t, "
+                    "CASE WHEN mod(k, 100) < 90 THEN 'succeeded' "
+                    "WHEN mod(k, 100) < 95 THEN 'failed' "
+                    "WHEN mod(k, 100) < 98 THEN 'missed' ELSE 'skipped' END, 'bench:1:scale', "
+                    "t, t, t + interval '50 ms', interval '50 ms', interval '2 ms', '', false, "
+                    "CASE WHEN mod(k, 100) BETWEEN 90 AND 94 THEN 'ValueError: boom' "
+                    "ELSE '' END, '' "
+                    "FROM generate_series(%s, %s) AS k, "
+                    "LATERAL (SELECT %s::timestamptz - k * %s * interval '1 second' AS t) AS x",
+                    [JOBS_WITH_RUNS, JOBS_WITH_RUNS, low + 1, high, now, RUN_STEP],
+                )
+            else:
+                sequence = f"seq_{low}_to_{high - 1}"
+                cursor.execute(
+                    f"INSERT INTO django_metronome_djangojob ({', '.join(columns)}) "
+                    "SELECT CONCAT('job-', LPAD(seq, 7, '0')), CONCAT('Job ', seq), "
+                    "CASE WHEN mod(seq, 50) = 0 THEN NULL "
+                    "WHEN mod(seq, 1000) = 1 THEN TIMESTAMPADD(HOUR, -1, %s) "
+                    "ELSE TIMESTAMPADD(SECOND, seq, %s) END, "
+                    f"{holes} FROM {sequence}",
+                    [naive_now, naive_now, *values],
+                )
+                step = int(RUN_STEP * 1_000_000)
+                cursor.execute(
+                    "INSERT INTO django_metronome_djangojobexecution (job_id, job_name, "
+                    "run_time, status, node, claimed_at, started_at, finished_at, duration, "
+                    "lateness, reason, manual, exception, traceback) "
+                    "SELECT CONCAT('job-', LPAD(mod(seq, %s), 7, '0')), "
+                    "CONCAT('Job ', mod(seq, %s)), "
+                    "t, CASE WHEN mod(seq, 100) < 90 THEN 'succeeded' "
+                    "WHEN mod(seq, 100) < 95 THEN 'failed' "
+                    "WHEN mod(seq, 100) < 98 THEN 'missed' ELSE 'skipped' END, 'bench:1:scale', "
+                    "t, t, TIMESTAMPADD(MICROSECOND, 50000, t), 50000, 2000, '', 0, "
+                    "CASE WHEN mod(seq, 100) BETWEEN 90 AND 94 THEN 'ValueError: boom' "
+                    "ELSE '' END, '' "
+                    f"FROM (SELECT seq, TIMESTAMPADD(MICROSECOND, -seq * {step}, %s) AS t "
+                    f"FROM seq_{low + 1}_to_{high}) AS k",
+                    [JOBS_WITH_RUNS, JOBS_WITH_RUNS, naive_now],
+                )
+
+
+def analyse(db: str) -> None:
+    """Fresh statistics (and, on PostgreSQL, the visibility map), as autovacuum would."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in ("django_metronome_djangojob", "django_metronome_djangojobexecution"):
+            if db == "postgres":
+                cursor.execute(f"VACUUM ANALYZE {table}")
+            else:
+                cursor.execute(f"ANALYZE TABLE {table}")
+                cursor.fetchall()
+
+
+def median_ms(action: Any, repeat: int = 3, warm: bool = True) -> float:
+    if warm:
+        action()
+    times = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        action()
+        times.append((time.perf_counter() - began) * 1000)
+    return round(statistics.median(times), 1)
+
+
+def measure(size: int) -> dict[str, Any]:
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    user_model = get_user_model()
+    user = user_model.objects.filter(username="bench").first()
+    if user is None:
+        user = user_model.objects.create_superuser("bench", "bench@example.com", "bench")
+    client = Client()
+    client.force_login(user)
+    jobs = "/admin/django_metronome/djangojob/"
+    ledger = "/admin/django_metronome/djangojobexecution/"
+    deep_jobs = max(1, size // 50 // 2)
+    deep_runs = max(1, size // 100 // 2)
+    pages = {
+        "jobs_first": jobs,
+        "jobs_deep": f"{jobs}?p={deep_jobs}",
+        "jobs_search": f"{jobs}?q=job-00012",
+        "jobs_search_none": f"{jobs}?q=nothing-like-this",
+        "ledger_first": ledger,
+        "ledger_deep": f"{ledger}?p={deep_runs}",
+        "ledger_job": f"{ledger}?job=job-0000007",
+        "ledger_failed": f"{ledger}?status=failed",
+        "job_page": f"{jobs}job-0000007/change/",
+        "dashboard": f"{jobs}dashboard/",
+    }
+    figures: dict[str, Any] = {"deep_jobs_page": deep_jobs, "deep_runs_page": deep_runs}
+    for name, url in pages.items():
+
+        def get(url: str = url) -> None:
+            response = client.get(url)
+            if response.status_code != 200:
+                raise RuntimeError(f"{url}: {response.status_code}")
+
+        try:
+            figures[name] = median_ms(get)
+        except Exception as error:  # a page the code under test cannot show
+            print(f"{name}: {error}", file=sys.stderr)
+            figures[name] = None
+        print(f"  {size:,} {name}: {figures[name]} ms", file=sys.stderr, flush=True)
+    figures["cli_limit"] = cli_ms(["list", "--limit", "100"], repeat=3)
+    figures["cli_full"] = cli_ms(["list"], repeat=1)
+    print(f"  {size:,} cli: {figures['cli_limit']} / {figures['cli_full']} ms", file=sys.stderr)
+    return figures
+
+
+def cli_ms(arguments: list[str], repeat: int) -> float | None:
+    from django.core.management import call_command
+
+    with open(os.devnull, "w") as sink:
+        try:
+            return median_ms(
+                lambda: call_command("metronome", *arguments, stdout=sink),
+                repeat=repeat,
+                warm=repeat > 1,
+            )
+        except Exception as error:  # an option the code under test does not have
+            print(f"metronome {' '.join(arguments)}: {error}", file=sys.stderr)
+            return None
+
+
+def prune_all(size: int, now: datetime) -> dict[str, Any]:
+    """Prune every run with the retention code; time the longest single statement."""
+    from django.db import connection
+
+    from django_metronome.store import retention
+    from django_metronome.store.models import DjangoJobExecution
+
+    longest = {"delete": 0.0, "select": 0.0}
+    statements = {"delete": 0, "select": 0}
+
+    def timing(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        began = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            kind = "delete" if sql.lstrip().upper().startswith("DELETE") else "select"
+            statements[kind] += 1
+            longest[kind] = max(longest[kind], time.perf_counter() - began)
+
+    before = DjangoJobExecution.objects.count()
+    began = time.perf_counter()
+    deleted = 0
+    with connection.execute_wrapper(timing):
+        while True:
+            step = retention.prune_older_than("default", now + timedelta(days=1), timedelta(0))
+            if not step:
+                break
+            deleted += step
+    seconds = time.perf_counter() - began
+    print(f"  pruned {deleted:,} of {before:,} in {seconds:.1f} s", file=sys.stderr)
+    return {
+        "rows": deleted,
+        "seconds": round(seconds, 1),
+        "longest_delete_ms": round(longest["delete"] * 1000, 1),
+        "longest_select_ms": round(longest["select"] * 1000, 1),
+        "deletes": statements["delete"],
+    }
+
+
+# --- the report ---------------------------------------------------------------------------
+
+ROWS = [
+    ("jobs_first", "job list, first page"),
+    ("jobs_deep", "job list, a page in the middle (`?p=`)"),
+    ("jobs_search", "job list, search `job-00012`"),
+    ("jobs_search_none", "job list, search matching nothing"),
+    ("ledger_first", "ledger, first page"),
+    ("ledger_deep", "ledger, a page in the middle (`?p=`)"),
+    ("ledger_job", "ledger, one job's runs"),
+    ("ledger_failed", "ledger, failed runs"),
+    ("job_page", "a job's page"),
+    ("dashboard", "dashboard"),
+    ("cli_limit", "`metronome list --limit 100`"),
+    ("cli_full", "`metronome list` (every job, to /dev/null)"),
+]
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if value >= 10_000:
+        return f"{value / 1000:,.1f} s"
+    return f"{value:,.0f} ms" if value >= 10 else f"{value:.1f} ms"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [
+        "# Benchmarks: the admin and the command line at scale",
+        "",
+        "Written by `benchmarks/scale.py` (see its docstring for the data and the method).",
+        f"Run {results['started']} on {results['machine']}, commit {results['commit']}.",
+        "Each figure is the median of three requests after a warm-up, through Django's",
+        "test client with a logged-in superuser; the full `metronome list` is one run.",
+        "N jobs and N ledger rows at each size.",
+        "",
+    ]
+    for db, figures in results["databases"].items():
+        sizes = list(figures["sizes"])
+        lines += [f"## {'PostgreSQL' if db == 'postgres' else 'MariaDB'}", ""]
+        lines.append("| measure | " + " | ".join(f"{int(size):,}" for size in sizes) + " |")
+        lines.append("|---|" + "---:|" * len(sizes))
+        for key, label in ROWS:
+            values = [cell(figures["sizes"][size].get(key)) for size in sizes]
+            lines.append(f"| {label} | " + " | ".join(values) + " |")
+        seed_cells = [f"{figures['sizes'][size]['seed_s']} s" for size in sizes]
+        lines.append("| (seeding up to this size) | " + " | ".join(seed_cells) + " |")
+        lines.append("")
+        prune = figures.get("prune")
+        if prune:
+            lines += [
+                f"Pruning the whole ledger ({prune['rows']:,} runs) with the retention code: "
+                f"{prune['seconds']} s in {prune['deletes']:,} deletes, each its own "
+                f"transaction; the longest delete took {prune['longest_delete_ms']} ms (the "
+                f"longest any lock was held), the longest select {prune['longest_select_ms']} ms.",
+                "",
+            ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
