@@ -69,6 +69,7 @@ from .time.zones import close_zone_names
 #: Settings that must be positive numbers, and whether None is allowed.
 POSITIVE_NUMBERS = {
     "POLL_INTERVAL": False,
+    "RESCAN_INTERVAL": False,
     "BATCH_SIZE": False,
     "WORKERS": False,
     "HEARTBEAT_INTERVAL": False,

@@ -20,15 +20,25 @@ DEFAULTS: dict[str, Any] = {
     "DATABASE": None,
     # Default IANA time zone of jobs; None means settings.TIME_ZONE.
     "TIME_ZONE": None,
-    # Seconds between looks at the database for due jobs and for changes made by
-    # other processes: a change anywhere reaches every scheduler within this.
-    "POLL_INTERVAL": 0.5,
+    # Seconds between two looks at the change marker (SQLite, MariaDB/MySQL, and
+    # PostgreSQL while it cannot LISTEN): a change made by another process reaches
+    # every scheduler within this. On PostgreSQL a notification brings it at once.
+    "POLL_INTERVAL": 1.5,
+    # PostgreSQL: learn of changes by LISTEN/NOTIFY. False (a connection pooler in
+    # transaction mode, such as PgBouncer's, does not deliver notifications) makes
+    # the schedulers look at the job table every POLL_INTERVAL instead.
+    "LISTEN": True,
+    # Seconds after which an idle scheduler reads the job table again whatever the
+    # notifications and the change marker said: the bound on seeing a change that
+    # announced nothing (a disabled trigger, a notification lost with its connection).
+    "RESCAN_INTERVAL": 60.0,
     # Most due jobs claimed in one transaction.
     "BATCH_SIZE": 500,
     # Threads of the default executor: how many jobs one process runs at once.
     "WORKERS": 10,
-    # Seconds between heartbeats of a scheduler process.
-    "HEARTBEAT_INTERVAL": 5.0,
+    # Seconds between heartbeats of a scheduler process (at most a third of DEAD_AFTER
+    # leaves room for two late heartbeats).
+    "HEARTBEAT_INTERVAL": 10.0,
     # Seconds without a heartbeat after which a process counts as dead: its running
     # fires are marked interrupted.
     "DEAD_AFTER": 30.0,
@@ -43,7 +53,7 @@ DEFAULTS: dict[str, Any] = {
     # ... and at most this many runs per job (None: no count limit).
     "HISTORY_MAX_PER_JOB": None,
     # Seconds between two rounds of pruning the history, by whichever process.
-    "PRUNE_INTERVAL": 60.0,
+    "PRUNE_INTERVAL": 300.0,
     # Run the default scheduler in web server processes (see django_metronome.autostart).
     "AUTOSTART": False,
     # Modules (besides installed apps and the project's package) whose functions
@@ -108,6 +118,14 @@ class Settings:
     @property
     def POLL_INTERVAL(self) -> float:
         return float(self._get("POLL_INTERVAL"))
+
+    @property
+    def LISTEN(self) -> bool:
+        return bool(self._get("LISTEN"))
+
+    @property
+    def RESCAN_INTERVAL(self) -> float:
+        return float(self._get("RESCAN_INTERVAL"))
 
     @property
     def BATCH_SIZE(self) -> int:

@@ -5,14 +5,15 @@ The loop's turn: look, claim what this process can start soon, dispatch; back of
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 
 from apscheduler.job import Job
-from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING
+from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
 from django.db import OperationalError
 
 from ..conf import conf
-from ..store import claims, ledger, pending
+from ..store import changes, claims, ledger, pending
 from ..store.db import close_connection, utcnow
 from ..time.clock import clock
 from ..time.firing import FirePlan, plan_fires
@@ -27,6 +28,18 @@ logger = logging.getLogger("django_metronome.scheduler")
 
 class CycleMixin(SchedulerParts):
     """The claim half of the claim/dispatch/record cycle (see docs/architecture.md)."""
+
+    #: How this process learns of changes (:func:`..store.changes.watch_mode`); on
+    #: PostgreSQL "poll" until the listener is up, and while it is lost.
+    _watch: str = changes.POLL
+    #: Something may have changed since the last look at the job table.
+    _stale: bool = True
+    #: The change marker at the last look (SQLite, MariaDB/MySQL).
+    _marker: int | None = None
+    #: The earliest next run time seen at the last look (None: nothing scheduled).
+    _next_due: datetime | None = None
+    #: When the job table is read again whatever was announced (time.monotonic()).
+    _rescan_at: float = 0.0
 
     def _process_jobs(self) -> float | None:
         """One turn of the loop: claim and dispatch what is due; return the seconds to wait."""
@@ -80,10 +93,15 @@ class CycleMixin(SchedulerParts):
         return conf.BATCH_SIZE
 
     def _claim_and_dispatch(self) -> float:
-        using, poll = self.database, conf.POLL_INTERVAL
+        using = self.database
         if conf.CLOCK != "local" and (not clock.measured or clock.jumped()):
             # Never claim by a clock that has not been checked against the database's.
             sync_clock(using)
+        if not self._must_look(using):
+            return self._sleep()
+        # Cleared before the look: a change announced while it runs is looked at next turn.
+        self._stale = False
+        self._rescan_at = time.monotonic() + conf.RESCAN_INTERVAL
         declared = list(self._metronome_registry)
         store = self._jobstores["default"]  # type: ignore[attr-defined]
         room = self._capacity()
@@ -98,12 +116,12 @@ class CycleMixin(SchedulerParts):
             )
             self._dispatch(batch)
             room = self._capacity()
-        next_due = claims.next_due_time(using=using, declared=declared)
+        next_due = self._next_due = claims.next_due_time(using=using, declared=declared)
         now = utcnow()
         while next_due is not None and next_due <= now and self.state == STATE_RUNNING:  # type: ignore[attr-defined]
             if room <= 0:
                 # Busy: the pool wakes the loop when a worker comes free.
-                return poll
+                return conf.POLL_INTERVAL
             batch = claims.claim_due_fires(
                 using=using,
                 node=self.identity,
@@ -117,13 +135,63 @@ class CycleMixin(SchedulerParts):
             if not batch.full:
                 if not batch.claimed and not batch.missed and not batch.skipped:
                     # Due, but locked by other processes claiming them right now.
-                    return min(poll, 0.05)
-                next_due = claims.next_due_time(using=using, declared=declared)
+                    return min(conf.POLL_INTERVAL, 0.05)
+                next_due = self._next_due = claims.next_due_time(using=using, declared=declared)
             now = utcnow()
             room = self._capacity()
-        if next_due is None:
-            return poll
-        return max(0.0, min(poll, (next_due - utcnow()).total_seconds()))
+        return self._sleep()
+
+    # -- when to look at the job table, how long to sleep --------------------------------
+
+    def _must_look(self, using: str) -> bool:
+        """
+        Whether this turn reads the job table: something may have changed, or is due.
+
+        A notification, a moved change marker, the first turn, a lost LISTEN
+        connection (then every turn), the next due time reached, or the rescan
+        that bounds how long a change that announced nothing can go unseen.
+        """
+        watch = self._watch
+        if watch == changes.MARKER:
+            # Read before the look: a change committed after this read moves it again.
+            version = changes.marker(using)
+            if version != self._marker:
+                self._marker = version
+                self._stale = True
+        if self._stale or watch == changes.POLL:
+            return True
+        if self._next_due is not None and self._next_due <= utcnow():
+            return True
+        return time.monotonic() >= self._rescan_at
+
+    def _sleep(self) -> float:
+        """Seconds until the next due time, the next look at the marker, or the rescan."""
+        if self._stale:
+            # Announced during this turn (a wakeup may have been taken by the turn itself).
+            return 0.0
+        longest = max(0.0, self._rescan_at - time.monotonic())
+        if self._watch != changes.NOTIFY:
+            longest = min(longest, conf.POLL_INTERVAL)
+        if self._next_due is None:
+            return longest
+        return max(0.0, min(longest, (self._next_due - utcnow()).total_seconds()))
+
+    def _changed(self) -> None:
+        """Told by the database that what is due changed: look again, now."""
+        self._stale = True
+        if self.state == STATE_STOPPED:  # type: ignore[attr-defined]
+            return
+        try:
+            self.wakeup()  # type: ignore[attr-defined]
+        except (AttributeError, RuntimeError):
+            # An event loop closed under a stopping AsyncIOScheduler: nothing to wake.
+            logger.debug("Change announced to a stopping scheduler.", exc_info=True)
+
+    def _listening(self, listening: bool) -> None:
+        """The LISTEN connection is up (sleep until due or notified), or lost (poll)."""
+        self._watch = changes.NOTIFY if listening else changes.POLL
+        # Up: what was announced while it was down is read once; down: polling starts now.
+        self._changed()
 
     def _plan(self, job: Job, now: datetime) -> FirePlan:
         trigger = job.trigger

@@ -1,12 +1,14 @@
 """
 The heart: a scheduler process's housekeeping thread, and its clock.
 
-Every ``HEARTBEAT_INTERVAL`` it measures the database's clock against this
-process's (:func:`sync_clock`), refreshes the heartbeat, presumes silent
-processes dead (releasing what they held), resumes jobs whose pause has ended,
-publishes the jobs this process declares and flags orphans; every
-``PRUNE_INTERVAL`` it quarantines rows the allow-list refuses, deletes ended
-jobs left behind and prunes the history.
+Every ``HEARTBEAT_INTERVAL`` it refreshes the heartbeat and, in the same
+statement, measures the database's clock against this process's and looks
+whether a process is silent, a pause has ended or the live processes changed;
+only then does it presume silent processes dead (releasing what they held),
+resume jobs or flag orphans. It publishes the jobs this process declares when
+they change. Every ``PRUNE_INTERVAL`` it does all of that whatever the look
+said, quarantines rows the allow-list refuses, deletes ended jobs left behind
+and prunes the history.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import OperationalError, connections
 
@@ -44,7 +47,14 @@ def sync_clock(using: str) -> float | None:
     if conf.CLOCK == "local":
         clock.reset()
         return None
-    offset = nodes.measure_offset(using)
+    return adopt_offset(nodes.measure_offset(using))
+
+
+def adopt_offset(offset: float) -> float | None:
+    """Schedule by the database's clock, ``offset`` seconds ahead of ours (see sync_clock)."""
+    if conf.CLOCK == "local":
+        clock.reset()
+        return None
     clock.set_offset(offset)
     bound = conf.MAX_CLOCK_OFFSET
     if abs(offset) > bound and (not _offset_reported or abs(offset - _offset_reported[-1]) > bound):
@@ -73,7 +83,9 @@ class Heart:
         self.identity = identity
         self.declared = declared
         self._published: list[str] | None = None
-        self._pruned_at = 0.0
+        #: The live processes' digest at the last look for orphans (see nodes.Pulse).
+        self._nodes: tuple[int, Any] | None = None
+        self._pruned_at = -float("inf")
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="metronome-heart", daemon=True)
         self.registered = threading.Event()
@@ -86,37 +98,67 @@ class Heart:
         self._thread.join(timeout)
 
     def beat(self) -> None:
+        """
+        One heartbeat: one statement on PostgreSQL when there is nothing to do.
+
+        The heartbeat brings back the database's clock and whether anything
+        waits for the heart (:func:`..store.nodes.beat`): a dead process to
+        reap, a pause that has ended, a change among the live processes (then
+        orphans are flagged again). The first beat and every ``PRUNE_INTERVAL``
+        do everything whatever the heartbeat said, then prune.
+        """
         faults.point("heartbeat")
-        offset = sync_clock(self.using)
-        now = utcnow()
         dead_after = timedelta(seconds=conf.DEAD_AFTER)
         declared = sorted(self.declared())
+        full = time.monotonic() - self._pruned_at >= conf.PRUNE_INTERVAL
         if not self.registered.is_set():
-            nodes.register(self.using, self.identity, now, declared, clock_offset=offset)
+            offset = sync_clock(self.using)
+            nodes.register(self.using, self.identity, utcnow(), declared, clock_offset=offset)
             self.registered.set()
-        else:
-            nodes.heartbeat(self.using, self.identity, now, clock_offset=offset)
+            full = True
+        # At the start too: the full round flags orphans by the digest of the live
+        # processes taken here, which later heartbeats compare with theirs.
+        stored = None if conf.CLOCK == "local" else clock.offset
+        pulse = nodes.beat(self.using, self.identity, utcnow(), dead_after, stored)
+        adopt_offset(pulse.offset)
         if declared != self._published:
             nodes.publish_declarations(self.using, self.identity, declared)
             self._published = declared
+        if not full:
+            self._act_on(pulse, dead_after)
+            return
+        self._nodes = pulse.nodes
+        now = utcnow()
         nodes.reap(self.using, now, dead_after)
         DjangoJob.objects.using(self.using).resume_due(now)
         nodes.mark_orphans(self.using, now, dead_after)
-        if time.monotonic() - self._pruned_at >= conf.PRUNE_INTERVAL:
-            self._pruned_at = time.monotonic()
-            # Rows edited by hand to call what the allow-list refuses: flagged before
-            # they fall due (they would be refused when loaded anyway).
-            quarantine_refused(self.using)
-            # Jobs whose schedule ended and whose last fire finished, left behind by a
-            # crash between the two.
-            ledger.delete_ended_jobs(self.using)
-            max_age = conf.HISTORY_MAX_AGE
-            retention.prune(
-                self.using,
-                now,
-                max_age=None if max_age is None else timedelta(seconds=max_age),
-                max_per_job=conf.HISTORY_MAX_PER_JOB,
-            )
+        self._prune(now)
+
+    def _act_on(self, pulse: nodes.Pulse, dead_after: timedelta) -> None:
+        now = utcnow()
+        if pulse.dead:
+            nodes.reap(self.using, now, dead_after)
+        if pulse.resumable:
+            DjangoJob.objects.using(self.using).resume_due(now)
+        if pulse.nodes != self._nodes:
+            self._nodes = pulse.nodes
+            nodes.mark_orphans(self.using, now, dead_after)
+
+    def _prune(self, now: datetime) -> None:
+        self._pruned_at = time.monotonic()
+        # Rows edited by hand to call what the allow-list refuses: flagged before
+        # they fall due (they would be refused when loaded anyway).
+        quarantine_refused(self.using)
+        # Jobs whose schedule ended and whose last fire finished, left behind by a
+        # crash between the two.
+        ledger.delete_ended_jobs(self.using)
+        max_age = conf.HISTORY_MAX_AGE
+        retention.prune(
+            self.using,
+            now,
+            max_age=None if max_age is None else timedelta(seconds=max_age),
+            max_per_job=conf.HISTORY_MAX_PER_JOB,
+        )
 
     def _run(self) -> None:
         failures = 0

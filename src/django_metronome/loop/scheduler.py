@@ -46,7 +46,7 @@ from django import db
 from django.db import connections
 
 from ..conf import conf
-from ..store import nodes
+from ..store import changes, nodes
 from ..store.claims import Fire
 from ..store.db import close_connection, database_alias, utcnow
 from ..store.jobstore import DjangoJobStore
@@ -81,6 +81,7 @@ class MetronomeSchedulerMixin(DeclaringMixin, CycleMixin, DispatchMixin, RunMixi
         self._job_connections: set[Any] = set()
         self._writer: LedgerWriter | None = None
         self._heart: Heart | None = None
+        self._listener: changes.Listener | None = None
         self.identity = nodes.new_identity()
         self._failures = 0
         self._declaring = False
@@ -175,6 +176,7 @@ class MetronomeSchedulerMixin(DeclaringMixin, CycleMixin, DispatchMixin, RunMixi
 
     def _start_services(self) -> None:
         self._failures = 0
+        self._start_watching()
         self._writer = LedgerWriter(self.database, self.identity, conf.BATCH_SIZE)
         self._writer.start()
         self._heart = Heart(self.database, self.identity, lambda: list(self._metronome_registry))
@@ -194,6 +196,9 @@ class MetronomeSchedulerMixin(DeclaringMixin, CycleMixin, DispatchMixin, RunMixi
             self._writer.stop(5)
         if self._heart is not None:
             self._heart.stop(5)
+        if self._listener is not None:
+            self._listener.stop(5)
+            self._listener = None
         self._close_job_connections()
         try:
             # The last write, after a database restart perhaps: it reconnects once, as
@@ -205,6 +210,19 @@ class MetronomeSchedulerMixin(DeclaringMixin, CycleMixin, DispatchMixin, RunMixi
             connections.close_all()
             # Without a scheduler, the process goes back to its own clock.
             clock.reset()
+
+    def _start_watching(self) -> None:
+        """
+        Learn of changes made elsewhere as the database allows (see :mod:`..store.changes`).
+
+        On PostgreSQL a listener thread; until it listens, the loop polls.
+        """
+        self._stale, self._marker, self._next_due, self._rescan_at = True, None, None, 0.0
+        mode = changes.watch_mode(self.database)
+        self._watch = changes.POLL if mode == changes.NOTIFY else mode
+        if mode == changes.NOTIFY:
+            self._listener = changes.Listener(self.database, self._changed, self._listening)
+            self._listener.start()
 
     def _final_write(self, write: Callable[..., Any], *args: Any) -> Any:
         try:

@@ -26,6 +26,7 @@ import os
 import secrets
 import socket
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -117,26 +118,33 @@ def mark_orphans(using: str, now: datetime, dead_after: timedelta) -> list[str]:
     return ids
 
 
-def database_now(using: str) -> datetime:
-    """The database server's clock, now (UTC, aware, at least millisecond precision)."""
-    connection = connections[using]
-    if connection.vendor == "postgresql":
-        sql = "SELECT clock_timestamp() AT TIME ZONE 'UTC'"
-    elif connection.vendor == "mysql":
-        sql = "SELECT UTC_TIMESTAMP(6)"
-    elif connection.vendor == "sqlite":
+def _clock_sql(vendor: str) -> str:
+    """The expression of the database server's clock, in UTC."""
+    if vendor == "postgresql":
+        return "clock_timestamp() AT TIME ZONE 'UTC'"
+    if vendor == "mysql":
+        return "UTC_TIMESTAMP(6)"
+    if vendor == "sqlite":
         # SQLite reads the operating system's clock itself (not Python's).
-        sql = "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"
-    else:
-        sql = "SELECT CURRENT_TIMESTAMP"
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        (value,) = cursor.fetchone()
+        return "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now')"
+    return "CURRENT_TIMESTAMP"
+
+
+def _as_utc(value: Any) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+def database_now(using: str) -> datetime:
+    """The database server's clock, now (UTC, aware, at least millisecond precision)."""
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {_clock_sql(connection.vendor)}", [])
+        (value,) = cursor.fetchone()
+    return _as_utc(value)
 
 
 def measure_offset(using: str) -> float:
@@ -145,6 +153,74 @@ def measure_offset(using: str) -> float:
     remote = database_now(using)
     after = time.time()
     return offset_of(remote, before, after)
+
+
+@dataclass(frozen=True)
+class Pulse:
+    """What a heartbeat learnt, in the same statement (see :func:`beat`)."""
+
+    #: Seconds the database's clock is ahead of this process's (see measure_offset).
+    offset: float
+    #: Some process not stopped has not heart-beaten within DEAD_AFTER: reap.
+    dead: bool
+    #: Some paused job's ``paused_until`` has come: resume it.
+    resumable: bool
+    #: How many processes are not stopped, and the latest start among them: when
+    #: this changes, which jobs are declared by a live process may have changed.
+    nodes: tuple[int, Any]
+
+
+def beat(
+    using: str,
+    identity: str,
+    now: datetime,
+    dead_after: timedelta,
+    clock_offset: float | None = None,
+) -> Pulse:
+    """
+    Refresh this process's heartbeat and look at what the heart may have to do.
+
+    The database's clock, whether a process is dead, whether a pause has ended
+    and a digest of the live processes come back with the heartbeat itself: on
+    PostgreSQL in one statement (``UPDATE ... RETURNING``), elsewhere in two. The
+    heart acts (reap, resume, flag orphans) only on what they report.
+    """
+    connection = connections[using]
+    adapt = connection.ops.adapt_datetimefield_value
+    quote = connection.ops.quote_name
+    node_table = quote(SchedulerNode._meta.db_table)
+    job_table = quote(DjangoJob._meta.db_table)
+    # Table names from the models, values as parameters.
+    look = (
+        f"{_clock_sql(connection.vendor)}, "  # noqa: S608
+        f"EXISTS (SELECT 1 FROM {node_table} WHERE stopped_at IS NULL AND last_heartbeat < %s), "
+        f"EXISTS (SELECT 1 FROM {job_table} WHERE paused_until <= %s "
+        "AND next_run_time IS NULL AND ended_at IS NULL), "
+        f"(SELECT COUNT(*) FROM {node_table} WHERE stopped_at IS NULL), "
+        f"(SELECT MAX(started_at) FROM {node_table} WHERE stopped_at IS NULL)"
+    )
+    look_params = [adapt(to_db(now - dead_after)), adapt(to_db(now))]
+    row = None
+    before = time.time()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"UPDATE {node_table} SET last_heartbeat = %s, clock_offset = %s "  # noqa: S608
+                f"WHERE id = %s AND stopped_at IS NULL RETURNING {look}",
+                [adapt(to_db(now)), clock_offset, identity, *look_params],
+            )
+            row = cursor.fetchone()
+    if row is None:
+        heartbeat(using, identity, now, clock_offset)
+        before = time.time()
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {look}", look_params)
+            row = cursor.fetchone()
+    after = time.time()
+    remote, dead, resumable, count, latest = row
+    return Pulse(
+        offset_of(_as_utc(remote), before, after), bool(dead), bool(resumable), (count, latest)
+    )
 
 
 def heartbeat(using: str, identity: str, now: datetime, clock_offset: float | None = None) -> None:

@@ -10,6 +10,7 @@ everything here, as Django expects of an app.
 
 from __future__ import annotations
 
+from .change import ChangeMarker
 from .execution import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
@@ -29,6 +30,7 @@ __all__ = [
     "FINAL_STATUSES",
     "OPEN_STATUSES",
     "AwareDateTimeField",
+    "ChangeMarker",
     "DjangoJob",
     "DjangoJobExecution",
     "ExecutionQuerySet",

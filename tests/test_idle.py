@@ -1,0 +1,325 @@
+"""
+An idle scheduler is nearly silent, and still sees every change made elsewhere.
+
+On PostgreSQL the database notifies (LISTEN/NOTIFY) and the loop sleeps until
+its next due time; on SQLite and MariaDB the loop reads one change marker.
+These tests check behaviour only: that each kind of change is announced (and
+a claim is not), that announcements are acted on when polling could not
+explain it, that a killed LISTEN connection falls back to polling and comes
+back, and the queries of an idle turn and of a heartbeat. No timing is
+asserted: outcomes are polled for, with deadlines.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+import django_metronome
+from django_metronome.loop.heart import Heart
+from django_metronome.models import DjangoJob, DjangoJobExecution, SchedulerNode
+from django_metronome.schedulers import BackgroundScheduler
+from django_metronome.store import changes, claims, nodes
+from django_metronome.store.jobstore import DjangoJobStore
+from django_metronome.time.firing import plan_fires
+from django_metronome.time.triggers import next_fire_time
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+FAR = datetime(2099, 1, 1, tzinfo=UTC)
+LISTEN_QUERY = f'LISTEN "{changes.CHANNEL}"'
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="LISTEN/NOTIFY is PostgreSQL's"
+)
+
+
+def budget(**per_vendor: int) -> int:
+    return per_vendor[connection.vendor]
+
+
+@pytest.fixture(autouse=True)
+def quiet_settings(settings):
+    # On PostgreSQL polling is made too slow to explain a pickup within the tests'
+    # deadlines: only a notification can. Elsewhere the change marker is polled often,
+    # and the rescan is far: only the marker can explain it.
+    polling = 60 if connection.vendor == "postgresql" else 0.1
+    settings.METRONOME = {
+        "POLL_INTERVAL": polling,
+        "RESCAN_INTERVAL": 60,
+        "HEARTBEAT_INTERVAL": 0.2,
+        "DEAD_AFTER": 2,
+        "SHUTDOWN_TIMEOUT": 2,
+    }
+
+
+@pytest.fixture
+def scheduler():
+    made = BackgroundScheduler(timezone=UTC)
+    yield made
+    if made.running:
+        made.shutdown(wait=True, timeout=5)
+
+
+def far_job(job_id: str, **options) -> None:
+    django_metronome.add_job(
+        "tests.testapp.jobs:noop", "interval", hours=1, id=job_id, next_run_time=FAR, **options
+    )
+
+
+def ran(job_id: str):
+    return DjangoJobExecution.objects.filter(job_id=job_id, status="succeeded").first()
+
+
+def started_and_idle(scheduler) -> None:
+    """Start, and wait until the loop sleeps the way an idle one does."""
+    scheduler.start()
+    if connection.vendor == "postgresql":
+        wait_for(lambda: scheduler._watch == changes.NOTIFY)
+    wait_for(lambda: not scheduler._stale)
+
+
+# -- what announces a change -------------------------------------------------------------
+
+
+class Announcements:
+    """Whether the database announced a change since the last look (test thread)."""
+
+    def __init__(self) -> None:
+        self.version = None
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(LISTEN_QUERY)
+        self.take()
+
+    def take(self) -> bool:
+        if connection.vendor == "postgresql":
+            # Notifications of this session's own commits arrive with the commit's answer.
+            return sum(1 for _ in connection.connection.notifies(timeout=0)) > 0
+        version, self.version = self.version, changes.marker("default")
+        return version != self.version
+
+
+def claim_now(job_id: str) -> None:
+    store = DjangoJobStore()
+    store.start(BackgroundScheduler(timezone=UTC), "default")
+
+    def plan(job, at):
+        return plan_fires(
+            lambda previous, when: next_fire_time(job.trigger, previous, when),
+            job.next_run_time,
+            at,
+            policy="once",
+            grace=timedelta(seconds=60),
+            coalesce=True,
+            max_catch_up=10,
+        )
+
+    batch = claims.claim_due_fires(
+        using="default",
+        node="n",
+        now=datetime.now(UTC),
+        limit=10,
+        declared=[],
+        load=store.load_rows,
+        plan=plan,
+    )
+    assert batch.fire_count == 1
+
+
+def test_each_change_of_what_is_due_is_announced_and_a_claim_is_not():
+    announced = Announcements()
+    soon = datetime.now(UTC) - timedelta(seconds=1)
+
+    django_metronome.add_job(
+        "tests.testapp.jobs:noop", "interval", hours=1, id="tick", next_run_time=soon
+    )
+    assert announced.take(), "add"
+    # A claim moves the job later: every other scheduler may sleep on.
+    claim_now("tick")
+    assert not announced.take(), "claim"
+    job = DjangoJob.objects.get(pk="tick")
+    job.pause()
+    assert announced.take(), "pause"
+    job.resume()
+    assert announced.take(), "resume"
+    job.run_now()
+    assert announced.take(), "run now"
+    # A hand edit, raw SQL, moving the job earlier.
+    table = connection.ops.quote_name(DjangoJob._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET next_run_time = %s WHERE id = %s",
+            [connection.ops.adapt_datetimefield_value(soon), "tick"],
+        )
+    assert announced.take(), "hand edit"
+    DjangoJob.objects.filter(pk="tick").delete()
+    assert announced.take(), "remove"
+
+
+# -- acted on ---------------------------------------------------------------------------
+
+
+def test_a_job_added_by_another_connection_is_picked_up(scheduler):
+    far_job("far")
+    started_and_idle(scheduler)
+
+    # Another connection (this thread's), as a web request's add_job would be.
+    django_metronome.add_job(
+        "tests.testapp.jobs:noop", "date", run_date=datetime.now(UTC), id="now"
+    )
+
+    wait_for(lambda: ran("now"))
+
+
+def test_run_now_resume_and_a_hand_edit_are_picked_up(scheduler):
+    far_job("far")
+    every_second = datetime.now(UTC) - timedelta(minutes=1)
+    django_metronome.add_job(
+        "tests.testapp.jobs:noop", "interval", seconds=1, start_date=every_second, id="paused"
+    )
+    DjangoJob.objects.get(pk="paused").pause()
+    started_and_idle(scheduler)
+
+    DjangoJob.objects.get(pk="far").run_now()
+    wait_for(lambda: ran("far"))
+
+    DjangoJob.objects.get(pk="paused").resume()
+    wait_for(lambda: ran("paused"))
+
+    far_job("edited")
+    DjangoJob.objects.filter(pk="edited").update(next_run_time=datetime.now(UTC))
+    wait_for(lambda: ran("edited"))
+
+
+def test_a_paused_or_removed_job_does_not_fire(scheduler):
+    soon = datetime.now(UTC) + timedelta(seconds=1)
+    django_metronome.add_job(
+        "tests.testapp.jobs:noop", "interval", hours=1, id="paused", next_run_time=soon
+    )
+    django_metronome.add_job(
+        "tests.testapp.jobs:noop", "interval", hours=1, id="removed", next_run_time=soon
+    )
+    django_metronome.add_job(
+        "tests.testapp.jobs:noop", "interval", hours=1, id="kept", next_run_time=soon
+    )
+    started_and_idle(scheduler)
+
+    DjangoJob.objects.get(pk="paused").pause()
+    DjangoJob.objects.filter(pk="removed").delete()
+
+    wait_for(lambda: ran("kept"))
+    assert not DjangoJobExecution.objects.filter(job_id__in=["paused", "removed"]).exists()
+
+
+# -- the LISTEN connection lost -----------------------------------------------------------
+
+
+def listener_pids() -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND query = %s AND pid <> pg_backend_pid()",
+            [LISTEN_QUERY],
+        )
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+def kill(pids: list[int]) -> None:
+    with connection.cursor() as cursor:
+        for pid in pids:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+@postgresql_only
+def test_a_killed_listen_connection_falls_back_to_polling(scheduler, settings, monkeypatch):
+    # Reconnecting waits long: only polling can pick the change up meanwhile.
+    monkeypatch.setattr(changes, "RETRY_FIRST", 60.0)
+    settings.METRONOME = {**settings.METRONOME, "POLL_INTERVAL": 0.1}
+    far_job("far")
+    started_and_idle(scheduler)
+    listening = wait_for(listener_pids)
+
+    kill(listening)
+    wait_for(lambda: scheduler._watch == changes.POLL)
+    django_metronome.add_job(
+        "tests.testapp.jobs:noop", "date", run_date=datetime.now(UTC), id="polled"
+    )
+
+    wait_for(lambda: ran("polled"))
+    assert listener_pids() == []
+
+
+@postgresql_only
+def test_a_killed_listen_connection_listens_again(scheduler):
+    far_job("far")
+    started_and_idle(scheduler)
+    (first,) = wait_for(listener_pids)
+
+    kill([first])
+    (second,) = wait_for(lambda: [pid for pid in listener_pids() if pid != first])
+    wait_for(lambda: scheduler._watch == changes.NOTIFY)
+    # Polling every 60 s cannot explain this pickup: the notification does.
+    django_metronome.add_job(
+        "tests.testapp.jobs:noop", "date", run_date=datetime.now(UTC), id="notified"
+    )
+
+    wait_for(lambda: ran("notified"))
+    assert second != first
+
+
+# -- query budgets --------------------------------------------------------------------------
+
+
+def test_an_idle_turn_reads_the_change_marker_at_most(scheduler, django_assert_num_queries):
+    for number in range(20):
+        far_job(f"far-{number}")
+    # Paused: the loop's thread waits, this thread takes the turns.
+    scheduler.start(paused=True)
+    if connection.vendor == "postgresql":
+        wait_for(lambda: scheduler._watch == changes.NOTIFY)
+    scheduler._claim_and_dispatch()  # the first look reads the job table
+
+    # One turn: nothing on PostgreSQL, the change marker elsewhere.
+    with django_assert_num_queries(3 * budget(postgresql=0, sqlite=1, mysql=1)):
+        for _ in range(3):
+            wait = scheduler._claim_and_dispatch()
+    assert wait > 0
+
+    far_job("another")
+    if connection.vendor == "postgresql":
+        wait_for(lambda: scheduler._stale)
+    with CaptureQueriesContext(connection) as looked:
+        scheduler._claim_and_dispatch()
+    # The change is looked at: the pending fires, the next due time (and the marker).
+    assert len(looked) >= 2
+
+
+def test_a_heartbeat_with_nothing_to_do_is_one_statement_on_postgresql(
+    django_assert_num_queries,
+):
+    heart = Heart("default", "me:1:a", lambda: [])
+    heart.beat()  # registers, and does everything once
+
+    # The heartbeat, the clock and the look (two statements where UPDATE cannot return).
+    with django_assert_num_queries(budget(postgresql=1, sqlite=2, mysql=2)):
+        heart.beat()
+    node = SchedulerNode.objects.get(pk="me:1:a")
+    assert node.stopped_at is None
+
+
+def test_a_heartbeat_reaps_the_dead_and_resumes_what_is_due():
+    heart = Heart("default", "me:1:a", lambda: [])
+    heart.beat()
+    long_ago = datetime.now(UTC) - timedelta(minutes=5)
+    nodes.register("default", "dead:2:b", long_ago)
+    far_job("napping")
+    DjangoJob.objects.get(pk="napping").pause(until=datetime.now(UTC) - timedelta(seconds=1))
+
+    heart.beat()
+
+    assert SchedulerNode.objects.get(pk="dead:2:b").stopped_at is not None
+    assert DjangoJob.objects.get(pk="napping").next_run_time is not None
