@@ -119,6 +119,7 @@ def test_a_filtered_list_is_counted_up_to_the_cap(admin_client, add, monkeypatch
     cl = changelist(response)
     assert cl.paginator.capped and cl.result_count == 5
     assert "more than 5 jobs" in response.content.decode()
+    assert "more than 5 results" in response.content.decode()
     assert cl.paginator.num_pages == 3  # pages stop at the cap
 
 
@@ -183,6 +184,24 @@ def test_a_deep_page_reads_its_keys_then_its_rows(admin_client, add, monkeypatch
     # rows never reach the query that computes each row's latest run.
     latest = [q["sql"] for q in queries.captured_queries if RUNS_TABLE in q["sql"]]
     assert len(latest) == 1 and "OFFSET" not in latest[0].upper()
+
+
+def test_a_deep_page_costs_the_same_queries_for_21_jobs_and_for_42(admin_client, add, monkeypatch):
+    monkeypatch.setattr(DjangoJobAdmin, "list_per_page", 3)
+
+    def page_two() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            changelist(admin_client.get(JOBS_URL, {"p": 2}))
+        return len(queries)
+
+    many_jobs(add, 21)
+    few = page_two()
+    DjangoJob.objects.all().delete()
+    for n in range(42):
+        add(f"more-{n:03d}", minutes=None if n % 4 == 0 else n)
+    assert page_two() == few
+    # Session, user, live processes, the capped count, the page's keys, its rows.
+    assert few <= 6
 
 
 def test_a_deep_page_of_the_ledger(admin_client, add, monkeypatch):
