@@ -126,6 +126,8 @@ def runs_table(runs: Sequence[DjangoJobExecution], zones: dict[str, tzinfo]) -> 
 
 def width(text: str) -> int:
     """How many terminal columns ``text`` takes (wide East Asian characters take two)."""
+    if text.isascii():
+        return len(text)  # one column each: the common case, without a lookup per character
     return sum(
         0 if unicodedata.combining(char) else 2 if unicodedata.east_asian_width(char) in "WF" else 1
         for char in text
