@@ -29,9 +29,11 @@ logger = logging.getLogger("django_metronome.scheduler")
 class CycleMixin(SchedulerParts):
     """The claim half of the claim/dispatch/record cycle (see docs/architecture.md)."""
 
-    #: How this process learns of changes (:func:`..store.changes.watch_mode`); on
-    #: PostgreSQL "poll" until the listener is up, and while it is lost.
-    _watch: str = changes.POLL
+    #: How this process learns of changes (:func:`..store.changes.watch_mode`), None
+    #: until the first turn decides; on PostgreSQL "poll" until the listener is up,
+    #: and while it is lost.
+    _watch: str | None = None
+    _listener: changes.Listener | None = None
     #: Something may have changed since the last look at the job table.
     _stale: bool = True
     #: The change marker at the last look (SQLite, MariaDB/MySQL).
@@ -97,6 +99,8 @@ class CycleMixin(SchedulerParts):
         if conf.CLOCK != "local" and (not clock.measured or clock.jumped()):
             # Never claim by a clock that has not been checked against the database's.
             sync_clock(using)
+        if self._watch is None:
+            self._watch_changes(using)
         if not self._must_look(using):
             return self._sleep()
         # Cleared before the look: a change announced while it runs is looked at next turn.
@@ -142,6 +146,19 @@ class CycleMixin(SchedulerParts):
         return self._sleep()
 
     # -- when to look at the job table, how long to sleep --------------------------------
+
+    def _watch_changes(self, using: str) -> None:
+        """
+        Decide how this process learns of changes (:func:`..store.changes.watch_mode`).
+
+        In the loop's own thread (a query: the triggers are looked for). On
+        PostgreSQL the listener thread starts, and the loop polls until it listens.
+        """
+        mode = changes.watch_mode(using)
+        self._watch = changes.POLL if mode == changes.NOTIFY else mode
+        if mode == changes.NOTIFY and self._listener is None:
+            self._listener = changes.Listener(using, self._changed, self._listening)
+            self._listener.start()
 
     def _must_look(self, using: str) -> bool:
         """

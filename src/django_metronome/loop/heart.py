@@ -99,7 +99,7 @@ class Heart:
 
     def beat(self) -> None:
         """
-        One heartbeat: one statement on PostgreSQL when there is nothing to do.
+        One heartbeat: one statement when there is nothing to do (two on MariaDB).
 
         The heartbeat brings back the database's clock and whether anything
         waits for the heart (:func:`..store.nodes.beat`): a dead process to

@@ -212,17 +212,9 @@ class MetronomeSchedulerMixin(DeclaringMixin, CycleMixin, DispatchMixin, RunMixi
             clock.reset()
 
     def _start_watching(self) -> None:
-        """
-        Learn of changes made elsewhere as the database allows (see :mod:`..store.changes`).
-
-        On PostgreSQL a listener thread; until it listens, the loop polls.
-        """
+        """Forget what the last run knew: the loop's first turn decides how to learn of changes."""
         self._stale, self._marker, self._next_due, self._rescan_at = True, None, None, 0.0
-        mode = changes.watch_mode(self.database)
-        self._watch = changes.POLL if mode == changes.NOTIFY else mode
-        if mode == changes.NOTIFY:
-            self._listener = changes.Listener(self.database, self._changed, self._listening)
-            self._listener.start()
+        self._watch = None
 
     def _final_write(self, write: Callable[..., Any], *args: Any) -> Any:
         try:

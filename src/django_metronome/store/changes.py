@@ -40,7 +40,7 @@ from django.db import OperationalError, connections
 from .db import close_connection
 from .models import ChangeMarker
 
-__all__ = ["CHANNEL", "Listener", "marker", "watch_mode"]
+__all__ = ["CHANNEL", "TRIGGERS", "Listener", "marker", "triggers_installed", "watch_mode"]
 
 logger = logging.getLogger("django_metronome.scheduler")
 
@@ -57,16 +57,58 @@ RETRY_MAX = 10.0
 NOTIFY, MARKER, POLL = "notify", "marker", "poll"
 
 
+#: The triggers migration 0003 creates (the same names there).
+TRIGGERS = (
+    "django_metronome_job_added",
+    "django_metronome_job_changed",
+    "django_metronome_job_removed",
+    "django_metronome_fire_requested",
+    "django_metronome_fire_handed_back",
+)
+
+
 def watch_mode(using: str) -> str:
-    """How schedulers on this database learn of changes (see the module's text)."""
+    """
+    How a scheduler on this database learns of changes (see the module's text).
+
+    One query, at the scheduler's start: are the triggers there? Without them
+    (MySQL refused to create them, or someone dropped them) nothing would be
+    announced, and the loop reads the job table every ``POLL_INTERVAL`` as before.
+    """
     from ..conf import conf
 
     vendor = connections[using].vendor
-    if vendor == "postgresql":
-        return NOTIFY if conf.LISTEN else POLL
-    if vendor in ("sqlite", "mysql"):
-        return MARKER
-    return POLL
+    if vendor == "postgresql" and not conf.LISTEN:
+        return POLL
+    if vendor not in ("postgresql", "sqlite", "mysql"):
+        return POLL
+    if not triggers_installed(using):
+        logger.warning(
+            "django-metronome's triggers are missing from the database (migration 0003): "
+            "the scheduler reads the job table every POLL_INTERVAL to see changes."
+        )
+        return POLL
+    return NOTIFY if vendor == "postgresql" else MARKER
+
+
+def triggers_installed(using: str) -> bool:
+    """Whether every trigger of migration 0003 is in the database."""
+    connection = connections[using]
+    # Placeholders only in the f-strings: the names go as parameters.
+    marks = ", ".join(["%s"] * len(TRIGGERS))
+    if connection.vendor == "postgresql":
+        sql = f"SELECT COUNT(*) FROM pg_trigger WHERE NOT tgisinternal AND tgname IN ({marks})"  # noqa: S608
+    elif connection.vendor == "mysql":
+        sql = (
+            "SELECT COUNT(*) FROM information_schema.TRIGGERS "  # noqa: S608
+            f"WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME IN ({marks})"
+        )
+    else:
+        sql = f"SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name IN ({marks})"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(TRIGGERS))
+        (count,) = cursor.fetchone()
+    return int(count) == len(TRIGGERS)
 
 
 def marker(using: str) -> int | None:

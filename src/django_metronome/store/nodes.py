@@ -182,8 +182,9 @@ def beat(
 
     The database's clock, whether a process is dead, whether a pause has ended
     and a digest of the live processes come back with the heartbeat itself: on
-    PostgreSQL in one statement (``UPDATE ... RETURNING``), elsewhere in two. The
-    heart acts (reap, resume, flag orphans) only on what they report.
+    PostgreSQL and SQLite in one statement (``UPDATE ... RETURNING``), on
+    MariaDB/MySQL in two. The heart acts (reap, resume, flag orphans) only on
+    what they report.
     """
     connection = connections[using]
     adapt = connection.ops.adapt_datetimefield_value
@@ -203,7 +204,7 @@ def beat(
     row = None
     before = time.time()
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if _update_returns(connection):
             cursor.execute(
                 f"UPDATE {node_table} SET last_heartbeat = %s, clock_offset = %s "  # noqa: S608
                 f"WHERE id = %s AND stopped_at IS NULL RETURNING {look}",
@@ -220,6 +221,15 @@ def beat(
     remote, dead, resumable, count, latest = row
     return Pulse(
         offset_of(_as_utc(remote), before, after), bool(dead), bool(resumable), (count, latest)
+    )
+
+
+def _update_returns(connection: Any) -> bool:
+    """Whether UPDATE ... RETURNING works: PostgreSQL, SQLite 3.35+ (not MariaDB's UPDATE)."""
+    if connection.vendor == "postgresql":
+        return True
+    return connection.vendor == "sqlite" and bool(
+        connection.features.can_return_columns_from_insert
     )
 
 

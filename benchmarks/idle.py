@@ -1,0 +1,271 @@
+"""
+What an idle scheduler costs the database, and how fast it sees a change.
+
+One real scheduler process (``BackgroundScheduler``, the package's default
+settings) runs on a fresh database holding ``--jobs`` jobs due in 2099. This
+script, as a second process, then
+
+1. counts the scheduler's queries over ``--seconds`` of idleness, after a
+   warm-up: every statement its threads send through Django's cursors (and, on
+   PostgreSQL, the database's own count of committed transactions,
+   ``pg_stat_database.xact_commit``, read from another database);
+2. adds ``--samples`` one-shot jobs due now with ``django_metronome.add_job``,
+   one at a time at random moments, and measures the time from the add's
+   commit to the job's start in the scheduler process (the pickup latency).
+
+    python benchmarks/idle.py --db postgres          # sqlite, postgres or mariadb
+    python benchmarks/idle.py --db sqlite --seconds 60 --samples 20
+
+The database is ``metronome_idle`` (PostgreSQL and MariaDB, dropped and
+created again; PostgreSQL as ``psql`` reaches it, MariaDB as root over the
+local socket) or a fresh SQLite file in a temporary folder. Prints one JSON
+object. The figures are in ``docs/benchmarks-idle.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+DB_NAME = "metronome_idle"
+#: The environment variable naming the file the probe job appends its start times to.
+PROBE_FILE = "METRONOME_IDLE_PROBE_FILE"
+
+
+def started(key: str) -> None:
+    """The probe job: note when this fire started (wall clock), for the other process."""
+    at = time.time()
+    with open(os.environ[PROBE_FILE], "a", encoding="utf-8") as out:
+        out.write(f"{key} {at!r}\n")
+
+
+# -- Django, in either process -----------------------------------------------------------
+
+
+def configure(db: str, sqlite_path: str) -> None:
+    """Settings for this run: Django's defaults, the package's defaults."""
+    from django.conf import settings
+
+    if db == "sqlite":
+        database: dict[str, Any] = {"ENGINE": "django.db.backends.sqlite3", "NAME": sqlite_path}
+    elif db == "postgres":
+        database = {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": DB_NAME,
+            "USER": os.environ.get("PGUSER", os.environ.get("USER", "root")),
+            "HOST": os.environ.get("PGHOST", ""),
+        }
+    else:
+        database = {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": DB_NAME,
+            "USER": "root",
+            "HOST": "localhost",
+            "OPTIONS": {"charset": "utf8mb4", "isolation_level": "read committed"},
+        }
+    settings.configure(
+        SECRET_KEY="benchmark-only",
+        USE_TZ=True,
+        TIME_ZONE="UTC",
+        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+        INSTALLED_APPS=["django_metronome"],
+        DATABASES={"default": database},
+        METRONOME={"ALLOWED_MODULES": ["idle"]},
+        LOGGING={
+            "version": 1,
+            "disable_existing_loggers": False,
+            "handlers": {"stderr": {"class": "logging.StreamHandler"}},
+            "root": {"handlers": ["stderr"], "level": "WARNING"},
+        },
+    )
+    import django
+
+    django.setup()
+
+
+class QueryCounter:
+    """Counts every statement sent through Django's cursors, in every thread."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def install(self) -> None:
+        from django.db.backends import utils
+
+        counter = self
+
+        def counting(method: Any) -> Any:
+            def wrapper(cursor: Any, *args: Any, **kwargs: Any) -> Any:
+                with counter._lock:
+                    counter.count += 1
+                return method(cursor, *args, **kwargs)
+
+            return wrapper
+
+        utils.CursorWrapper.execute = counting(utils.CursorWrapper.execute)  # type: ignore[method-assign]
+        utils.CursorWrapper.executemany = counting(utils.CursorWrapper.executemany)  # type: ignore[method-assign]
+
+
+def child(args: argparse.Namespace) -> None:
+    """The scheduler process: start, then answer "count" on stdin with its query count."""
+    configure(args.db, args.sqlite)
+    counter = QueryCounter()
+    counter.install()
+    from django_metronome.schedulers import BackgroundScheduler
+
+    scheduler = BackgroundScheduler()
+    scheduler.start()
+    print("ready", flush=True)
+    for line in sys.stdin:
+        if line.strip() == "count":
+            print(counter.count, flush=True)
+        elif line.strip() == "stop":
+            break
+    scheduler.shutdown()
+
+
+# -- the measuring process ---------------------------------------------------------------
+
+
+def fresh_database(db: str, sqlite_path: str) -> None:
+    if db == "postgres":
+        for sql in (
+            f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)",
+            f"CREATE DATABASE {DB_NAME}",
+        ):
+            subprocess.run(["psql", "-qX", "-d", "postgres", "-c", sql], check=True)
+    elif db == "mariadb":
+        sql = f"DROP DATABASE IF EXISTS {DB_NAME}; CREATE DATABASE {DB_NAME} CHARACTER SET utf8mb4"
+        subprocess.run(["mysql", "-uroot", "-e", sql], check=True)
+    elif os.path.exists(sqlite_path):
+        os.remove(sqlite_path)
+
+
+def xact_commits() -> int | None:
+    """PostgreSQL's count of committed transactions in the benchmark's database."""
+    sql = f"SELECT xact_commit FROM pg_stat_database WHERE datname = '{DB_NAME}'"
+    out = subprocess.run(
+        ["psql", "-qXtA", "-d", "postgres", "-c", sql], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return int(out) if out else None
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    workdir = tempfile.mkdtemp(prefix="metronome-idle-")
+    args.sqlite = os.path.join(workdir, "idle.sqlite3")
+    probe = os.path.join(workdir, "probe.txt")
+    Path(probe).touch()
+    fresh_database(args.db, args.sqlite)
+    configure(args.db, args.sqlite)
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from django_metronome import add_job
+
+    far = datetime(2099, 1, 1, tzinfo=UTC)
+    for index in range(args.jobs):
+        add_job("idle:started", "date", run_date=far, args=[f"far-{index}"], id=f"far-{index}")
+
+    if args.db == "postgres":
+        # Autovacuum would analyze the new rows during the window: its transactions
+        # count in xact_commit. Done now, before the scheduler starts.
+        subprocess.run(["psql", "-qX", "-d", DB_NAME, "-c", "VACUUM ANALYZE"], check=True)
+
+    env = {**os.environ, PROBE_FILE: probe, "PYTHONPATH": os.pathsep.join([str(HERE), *sys.path])}
+    command = [sys.executable, str(HERE / "idle.py"), "--child", "--db", args.db]
+    command += ["--sqlite", args.sqlite]
+    scheduler = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert scheduler.stdin is not None and scheduler.stdout is not None
+
+    def ask() -> int:
+        assert scheduler.stdin is not None and scheduler.stdout is not None
+        scheduler.stdin.write("count\n")
+        scheduler.stdin.flush()
+        return int(scheduler.stdout.readline())
+
+    try:
+        assert scheduler.stdout.readline().strip() == "ready"
+        time.sleep(args.warmup)
+        pg = args.db == "postgres"
+        commits_before = xact_commits() if pg else None
+        before, started_at = ask(), time.monotonic()
+        time.sleep(args.seconds)
+        after, elapsed = ask(), time.monotonic() - started_at
+        commits_after = xact_commits() if pg else None
+        result: dict[str, Any] = {
+            "db": args.db,
+            "jobs": args.jobs,
+            "seconds": round(elapsed, 1),
+            "queries": after - before,
+            "queries_per_s": round((after - before) / elapsed, 3),
+        }
+        if commits_before is not None and commits_after is not None:
+            result["pg_xact_commit_per_s"] = round((commits_after - commits_before) / elapsed, 3)
+
+        latencies = []
+        for sample in range(args.samples):
+            time.sleep(random.uniform(0.3, 2.5))
+            key = f"now-{sample}"
+            add_job("idle:started", "date", run_date=datetime.now(UTC), args=[key], id=key)
+            added = time.time()
+            deadline = time.monotonic() + 30
+            seen = None
+            while seen is None and time.monotonic() < deadline:
+                for line in Path(probe).read_text().splitlines():
+                    name, at = line.split()
+                    if name == key:
+                        seen = float(at)
+                time.sleep(0.002)
+            latencies.append(None if seen is None else round((seen - added) * 1000, 1))
+        done = [value for value in latencies if value is not None]
+        result["pickup_ms"] = latencies
+        if done:
+            result["pickup_ms_median"] = round(statistics.median(done), 1)
+            result["pickup_ms_max"] = max(done)
+        return result
+    finally:
+        if scheduler.poll() is None:
+            scheduler.stdin.write("stop\n")
+            scheduler.stdin.flush()
+            try:
+                scheduler.wait(60)
+            except subprocess.TimeoutExpired:
+                scheduler.kill()
+        from django.db import connections
+
+        connections.close_all()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", choices=["sqlite", "postgres", "mariadb"], default="sqlite")
+    parser.add_argument("--jobs", type=int, default=1000, help="jobs due in 2099 (default 1000)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="idle window (default 60)")
+    parser.add_argument("--warmup", type=float, default=15.0, help="not counted (default 15)")
+    parser.add_argument("--samples", type=int, default=10, help="pickup samples (default 10)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--sqlite", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    print(json.dumps(measure(args)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
