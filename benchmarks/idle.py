@@ -154,13 +154,14 @@ def fresh_database(db: str, sqlite_path: str) -> None:
         os.remove(sqlite_path)
 
 
-def xact_commits() -> int | None:
-    """PostgreSQL's count of committed transactions in the benchmark's database."""
-    sql = f"SELECT xact_commit FROM pg_stat_database WHERE datname = '{DB_NAME}'"
+def server_counts() -> tuple[int, int]:
+    """PostgreSQL's counts of committed transactions and of sessions opened, in our database."""
+    sql = f"SELECT xact_commit, sessions FROM pg_stat_database WHERE datname = '{DB_NAME}'"
     out = subprocess.run(
         ["psql", "-qXtA", "-d", "postgres", "-c", sql], capture_output=True, text=True, check=True
     ).stdout.strip()
-    return int(out) if out else None
+    commits, sessions = out.split("|")
+    return int(commits), int(sessions)
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -202,11 +203,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         assert scheduler.stdout.readline().strip() == "ready"
         time.sleep(args.warmup)
         pg = args.db == "postgres"
-        commits_before = xact_commits() if pg else None
+        server_before = server_counts() if pg else None
         before, started_at = ask(), time.monotonic()
         time.sleep(args.seconds)
         after, elapsed = ask(), time.monotonic() - started_at
-        commits_after = xact_commits() if pg else None
+        server_after = server_counts() if pg else None
         result: dict[str, Any] = {
             "db": args.db,
             "jobs": args.jobs,
@@ -214,8 +215,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "queries": after - before,
             "queries_per_s": round((after - before) / elapsed, 3),
         }
-        if commits_before is not None and commits_after is not None:
-            result["pg_xact_commit_per_s"] = round((commits_after - commits_before) / elapsed, 3)
+        if server_before is not None and server_after is not None:
+            commits = server_after[0] - server_before[0]
+            result["pg_xact_commit_per_s"] = round(commits / elapsed, 3)
+            result["pg_sessions_opened"] = server_after[1] - server_before[1]
 
         latencies = []
         for sample in range(args.samples):

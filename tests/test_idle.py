@@ -215,6 +215,25 @@ def test_a_paused_or_removed_job_does_not_fire(scheduler):
     assert not DjangoJobExecution.objects.filter(job_id__in=["paused", "removed"]).exists()
 
 
+def test_a_run_now_waiting_for_a_free_worker_runs_when_one_is(scheduler, settings):
+    settings.METRONOME = {**settings.METRONOME, "WORKERS": 1}
+    far_job("far")
+    started_and_idle(scheduler)
+    django_metronome.add_job(
+        "tests.testapp.jobs:record_then_hang",
+        "date",
+        run_date=datetime.now(UTC),
+        args=[1.5],
+        id="hold",
+    )
+    wait_for(lambda: DjangoJobExecution.objects.filter(job_id="hold", status="running").exists())
+
+    # Announced while the only worker is busy: taken once it is free, not at the rescan.
+    DjangoJob.objects.get(pk="far").run_now()
+
+    wait_for(lambda: ran("far"))
+
+
 def test_without_the_triggers_the_loop_reads_the_job_table_every_poll(
     scheduler, settings, monkeypatch, caplog
 ):

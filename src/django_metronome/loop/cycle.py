@@ -42,6 +42,8 @@ class CycleMixin(SchedulerParts):
     _next_due: datetime | None = None
     #: When the job table is read again whatever was announced (time.monotonic()).
     _rescan_at: float = 0.0
+    #: The last look left pending fires for later (no room): look once a worker is free.
+    _when_free: bool = False
 
     def _process_jobs(self) -> float | None:
         """One turn of the loop: claim and dispatch what is due; return the seconds to wait."""
@@ -53,6 +55,8 @@ class CycleMixin(SchedulerParts):
             wait = self._claim_and_dispatch()
         except Exception as exc:
             self._failures += 1
+            # The look may not have finished: the next turn looks again.
+            self._stale = True
             close_connection(self.database)
             if self._failures == 1 and isinstance(exc, OperationalError):
                 # Most often a connection the server dropped (a restart, an idle
@@ -104,12 +108,15 @@ class CycleMixin(SchedulerParts):
         if not self._must_look(using):
             return self._sleep()
         # Cleared before the look: a change announced while it runs is looked at next turn.
-        self._stale = False
+        self._stale = self._when_free = False
         self._rescan_at = time.monotonic() + conf.RESCAN_INTERVAL
         declared = list(self._metronome_registry)
         store = self._jobstores["default"]  # type: ignore[attr-defined]
         room = self._capacity()
-        if room and pending.has_manual_fires(using):
+        if not room:
+            # Pending fires are not even looked for: look again once a worker is free.
+            self._when_free = True
+        elif pending.has_manual_fires(using):
             batch = pending.claim_manual_fires(
                 using=using,
                 node=self.identity,
@@ -119,6 +126,8 @@ class CycleMixin(SchedulerParts):
                 load=store.load_rows,
             )
             self._dispatch(batch)
+            # More may wait than there was room for.
+            self._when_free = batch.full
             room = self._capacity()
         next_due = self._next_due = claims.next_due_time(using=using, declared=declared)
         now = utcnow()
@@ -176,6 +185,8 @@ class CycleMixin(SchedulerParts):
                 self._marker = version
                 self._stale = True
         if self._stale or watch == changes.POLL:
+            return True
+        if self._when_free and self._capacity() > 0:
             return True
         if self._next_due is not None and self._next_due <= utcnow():
             return True

@@ -214,7 +214,7 @@ class MetronomeSchedulerMixin(DeclaringMixin, CycleMixin, DispatchMixin, RunMixi
     def _start_watching(self) -> None:
         """Forget what the last run knew: the loop's first turn decides how to learn of changes."""
         self._stale, self._marker, self._next_due, self._rescan_at = True, None, None, 0.0
-        self._watch = None
+        self._watch, self._when_free = None, False
 
     def _final_write(self, write: Callable[..., Any], *args: Any) -> Any:
         try:
