@@ -215,23 +215,28 @@ def test_a_paused_or_removed_job_does_not_fire(scheduler):
     assert not DjangoJobExecution.objects.filter(job_id__in=["paused", "removed"]).exists()
 
 
-def test_a_run_now_waiting_for_a_free_worker_runs_when_one_is(scheduler, settings):
-    settings.METRONOME = {**settings.METRONOME, "WORKERS": 1}
+def test_a_run_now_seen_without_room_is_taken_once_there_is_room(scheduler):
     far_job("far")
-    started_and_idle(scheduler)
-    django_metronome.add_job(
-        "tests.testapp.jobs:record_then_hang",
-        "date",
-        run_date=datetime.now(UTC),
-        args=[1.5],
-        id="hold",
-    )
-    wait_for(lambda: DjangoJobExecution.objects.filter(job_id="hold", status="running").exists())
-
-    # Announced while the only worker is busy: taken once it is free, not at the rescan.
+    # Paused: the loop's thread waits, this thread takes the turns.
+    scheduler.start(paused=True)
+    scheduler._claim_and_dispatch()
+    if connection.vendor == "postgresql":
+        wait_for(lambda: scheduler._watch == changes.NOTIFY)
+        scheduler._claim_and_dispatch()
     DjangoJob.objects.get(pk="far").run_now()
+    if connection.vendor == "postgresql":
+        wait_for(lambda: scheduler._stale)
 
-    wait_for(lambda: ran("far"))
+    # Every worker busy: the request is seen, and left waiting.
+    scheduler._capacity = lambda: 0
+    scheduler._claim_and_dispatch()
+    assert DjangoJobExecution.objects.filter(job_id="far", status="pending").exists()
+
+    # A worker comes free (the pool wakes the loop): the next turn takes it, though
+    # nothing new was announced.
+    del scheduler._capacity
+    scheduler._claim_and_dispatch()
+    assert not DjangoJobExecution.objects.filter(job_id="far", status="pending").exists()
 
 
 def test_without_the_triggers_the_loop_reads_the_job_table_every_poll(
