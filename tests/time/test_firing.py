@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from django_metronome.firing import MISFIRE_POLICIES, FirePlan, plan_fires
+from django_metronome.time import firing
 from django_metronome.triggers import CrontabTrigger, seek_function
 
 MINUTE = timedelta(minutes=1)
@@ -298,3 +299,36 @@ def test_every_due_fire_is_accounted_for_once(
         assert runs_late == misfired[-max_catch_up:]
     else:
         assert runs_late == []
+
+
+# --- the one-fire fast path agrees with stepping through the fires ---------------------------
+
+
+@given(
+    due_ago=st.integers(min_value=0, max_value=7200),
+    period=st.one_of(st.none(), st.integers(min_value=1, max_value=7200)),
+    grace=st.one_of(st.none(), st.integers(min_value=0, max_value=3600)),
+    policy=st.sampled_from(MISFIRE_POLICIES),
+    coalesce=st.booleans(),
+)
+def test_a_single_due_fire_is_planned_as_by_stepping(
+    due_ago: int, period: int | None, grace: int | None, policy: str, coalesce: bool
+) -> None:
+    now = datetime(2030, 3, 30, 12, 0, 0, 250000, tzinfo=UTC)
+    first = now - timedelta(seconds=due_ago)
+
+    def next_fire(previous: datetime | None, at: datetime) -> datetime | None:
+        if period is None:
+            return None if previous is not None else first
+        return (previous or first) + timedelta(seconds=period)
+
+    options = {
+        "policy": policy,
+        "grace": None if grace is None else timedelta(seconds=grace),
+        "coalesce": coalesce,
+    }
+    planned = plan_fires(next_fire, first, now, **options)
+    stepped = firing._plan_stepping(
+        next_fire, first, now, max_catch_up=100, max_listed=1000, seek=None, **options
+    )
+    assert planned == stepped

@@ -107,6 +107,39 @@ def plan_fires(
     # All comparisons and differences go through UTC: two datetimes sharing a
     # tzinfo are compared by wall time alone, which is wrong in a repeated hour.
     now_utc = now.astimezone(UTC)
+    if _utc(next_run_time) <= now_utc:
+        following = _step(next_fire, next_run_time, now)
+        if following is None or _utc(following) > now_utc:
+            # One fire due (a one-shot job, or a periodic one on time): the general
+            # plan below comes to the same, at several times the cost.
+            return _one_due(next_run_time, following, now_utc, policy, grace)
+    return _plan_stepping(
+        next_fire,
+        next_run_time,
+        now,
+        policy=policy,
+        grace=grace,
+        coalesce=coalesce,
+        max_catch_up=max_catch_up,
+        max_listed=max_listed,
+        seek=seek,
+    )
+
+
+def _plan_stepping(
+    next_fire: NextFire,
+    next_run_time: datetime,
+    now: datetime,
+    *,
+    policy: str,
+    grace: timedelta | None,
+    coalesce: bool,
+    max_catch_up: int,
+    max_listed: int,
+    seek: Seek | None,
+) -> FirePlan:
+    """:func:`plan_fires` for any number of due fires, stepping through them."""
+    now_utc = now.astimezone(UTC)
     due: deque[datetime] = deque(maxlen=max_listed)  # the latest due fires
     dropped = 0  # older due fires pushed out of ``due``
     last_dropped: datetime | None = None
@@ -162,6 +195,20 @@ def plan_fires(
         next_run_time=fire,
         summary=summary,
     )
+
+
+def _one_due(
+    fire: datetime,
+    following: datetime | None,
+    now_utc: datetime,
+    policy: str,
+    grace: timedelta | None,
+) -> FirePlan:
+    """The plan when exactly one fire is due: it runs, unless it misfired under "skip"."""
+    lateness = now_utc - _utc(fire)
+    if grace is None or lateness <= grace or policy != "skip":
+        return FirePlan(run=(fire,), missed=(), skipped=(), next_run_time=following)
+    return FirePlan(run=(), missed=((fire, lateness),), skipped=(), next_run_time=following)
 
 
 def _utc(value: datetime) -> datetime:
