@@ -145,14 +145,20 @@ def record_outcomes(using: str, outcomes: list[Outcome]) -> int:
     and nothing else is ever overwritten. An outcome without a reason keeps
     the row's (a "run now" request says who asked).
     """
-    groups: dict[tuple[bool, bool], list[Outcome]] = {}
+    groups: dict[tuple[bool, bool, bool], list[Outcome]] = {}
     for outcome in outcomes:
-        key = (outcome.started_at is not None, bool(outcome.reason))
+        key = (
+            outcome.started_at is not None,
+            bool(outcome.reason),
+            bool(outcome.exception or outcome.traceback),
+        )
         groups.setdefault(key, []).append(outcome)
     updated = 0
     with transaction.atomic(using=using):
-        for (timed, with_reason), group in groups.items():
-            columns = ["status", "finished_at", "exception", "traceback"]
+        for (timed, with_reason, with_error), group in groups.items():
+            # A claimed row's error columns are empty: a success leaves them so.
+            columns = ["status", "finished_at"]
+            columns += ["exception", "traceback"] * with_error
             columns += ["reason"] * with_reason
             columns += ["started_at", "duration", "lateness"] * timed
             updated += bulk.update_rows(using, columns, [_values(o, columns) for o in group])
