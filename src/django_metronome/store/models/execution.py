@@ -134,14 +134,16 @@ class DjangoJobExecution(models.Model):
         verbose_name=_("job"),
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        # The unique key (job, run time) serves every lookup by job: each index
+        # more is written at every fire.
+        db_index=False,
         related_name="executions",
         help_text=_("The job's id; kept after the job is removed."),
     )
     job_name = models.CharField(_("job name"), max_length=255, blank=True, default="")
     run_time = AwareDateTimeField(_("scheduled run time"))
-    status = models.CharField(
-        _("status"), max_length=16, choices=ExecutionStatus.choices, db_index=True
-    )
+    # Indexed as the first column of metronome_exec_status_idx (status, run time).
+    status = models.CharField(_("status"), max_length=16, choices=ExecutionStatus.choices)
     node = models.CharField(
         _("scheduler process"), max_length=255, blank=True, default="", db_index=True
     )
@@ -180,7 +182,6 @@ class DjangoJobExecution(models.Model):
             # The ledger newest first (the admin's list and its pages, read by key from
             # the index alone; the dashboard's latest runs), and pruning by age.
             models.Index(fields=["run_time", "id"], name="metronome_exec_time_idx"),
-            models.Index(fields=["job", "-run_time"], name="metronome_exec_job_recent_idx"),
             # Runs of one status in a time window: the dashboard's counts and
             # failures, pending run-now requests, the ledger filtered by status.
             models.Index(fields=["status", "run_time"], name="metronome_exec_status_idx"),
