@@ -119,11 +119,31 @@ class QueryCounter:
         utils.CursorWrapper.executemany = counting(utils.CursorWrapper.executemany)  # type: ignore[method-assign]
 
 
+class DriverCounter(QueryCounter):
+    """On PostgreSQL: every statement psycopg sends, Django's own internals included."""
+
+    def install(self) -> None:
+        import psycopg
+
+        counter = self
+        original = psycopg.Cursor.execute
+
+        def execute(cursor: Any, *args: Any, **kwargs: Any) -> Any:
+            with counter._lock:
+                counter.count += 1
+            return original(cursor, *args, **kwargs)
+
+        psycopg.Cursor.execute = execute  # type: ignore[method-assign]
+
+
 def child(args: argparse.Namespace) -> None:
     """The scheduler process: start, then answer "count" on stdin with its query count."""
     configure(args.db, args.sqlite)
     counter = QueryCounter()
     counter.install()
+    driver = DriverCounter()
+    if args.db == "postgres":
+        driver.install()
     from django_metronome.schedulers import BackgroundScheduler
 
     scheduler = BackgroundScheduler()
@@ -131,7 +151,7 @@ def child(args: argparse.Namespace) -> None:
     print("ready", flush=True)
     for line in sys.stdin:
         if line.strip() == "count":
-            print(counter.count, flush=True)
+            print(counter.count, driver.count, flush=True)
         elif line.strip() == "stop":
             break
     scheduler.shutdown()
@@ -193,11 +213,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     )
     assert scheduler.stdin is not None and scheduler.stdout is not None
 
-    def ask() -> int:
+    def ask() -> tuple[int, int]:
         assert scheduler.stdin is not None and scheduler.stdout is not None
         scheduler.stdin.write("count\n")
         scheduler.stdin.flush()
-        return int(scheduler.stdout.readline())
+        django_count, driver_count = scheduler.stdout.readline().split()
+        return int(django_count), int(driver_count)
 
     try:
         assert scheduler.stdout.readline().strip() == "ready"
@@ -212,9 +233,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "db": args.db,
             "jobs": args.jobs,
             "seconds": round(elapsed, 1),
-            "queries": after - before,
-            "queries_per_s": round((after - before) / elapsed, 3),
+            "queries": after[0] - before[0],
+            "queries_per_s": round((after[0] - before[0]) / elapsed, 3),
         }
+        if pg:
+            result["driver_statements"] = after[1] - before[1]
         if server_before is not None and server_after is not None:
             commits = server_after[0] - server_before[0]
             result["pg_xact_commit_per_s"] = round(commits / elapsed, 3)
