@@ -258,6 +258,23 @@ def test_without_the_triggers_the_loop_reads_the_job_table_every_poll(
     assert scheduler._listener is None
 
 
+@postgresql_only
+def test_listen_false_polls_the_job_table(scheduler, settings):
+    # For poolers in transaction mode, which deliver no notifications.
+    settings.METRONOME = {**settings.METRONOME, "LISTEN": False, "POLL_INTERVAL": 0.1}
+    far_job("far")
+    scheduler.start()
+    wait_for(lambda: scheduler._watch == changes.POLL)
+
+    django_metronome.add_job(
+        "tests.testapp.jobs:noop", "date", run_date=datetime.now(UTC), id="polled"
+    )
+
+    wait_for(lambda: ran("polled"))
+    assert scheduler._listener is None
+    assert listener_pids() == []
+
+
 # -- the LISTEN connection lost -----------------------------------------------------------
 
 

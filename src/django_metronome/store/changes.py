@@ -141,12 +141,15 @@ class Listener:
         self._thread.start()
 
     def stop(self, timeout: float | None = None) -> None:
+        if self._stopped.is_set():
+            return
         self._stopped.set()
-        try:
-            os.write(self._wake_write, b"x")
-        except OSError:  # pragma: no cover (the pipe is ours until the thread ends)
-            pass
+        os.write(self._wake_write, b"x")
         self._thread.join(timeout)
+        if not self._thread.is_alive():
+            # Closed here, once nobody can wait on it or write to it any more.
+            os.close(self._wake_read)
+            os.close(self._wake_write)
 
     def _run(self) -> None:
         delay, failures = RETRY_FIRST, 0
@@ -185,8 +188,6 @@ class Listener:
                 self._stopped.wait(delay)
         finally:
             connections.close_all()
-            os.close(self._wake_read)
-            os.close(self._wake_write)
 
     def _listen(self) -> Any:
         connection = connections[self.using]
