@@ -72,10 +72,11 @@ class Heart:
     """
     A scheduler process's housekeeping thread.
 
-    Every ``HEARTBEAT_INTERVAL`` it refreshes this process's heartbeat,
-    presumes silent processes dead (their running fires become interrupted),
-    resumes jobs whose pause has ended, publishes the jobs this process
-    declares and flags orphans; every ``PRUNE_INTERVAL`` it prunes the history.
+    Every ``HEARTBEAT_INTERVAL`` it refreshes this process's heartbeat and, when
+    the heartbeat's look says so, presumes silent processes dead (their running
+    fires become interrupted), resumes jobs whose pause has ended and flags
+    orphans; it publishes the jobs this process declares when they change;
+    every ``PRUNE_INTERVAL`` it does all of it and prunes the history.
     """
 
     def __init__(self, using: str, identity: str, declared: Callable[[], list[str]]) -> None:
