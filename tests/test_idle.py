@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from apscheduler.schedulers.base import STATE_RUNNING
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -382,3 +383,66 @@ def test_a_heartbeat_reaps_the_dead_and_resumes_what_is_due():
 
     assert SchedulerNode.objects.get(pk="dead:2:b").stopped_at is not None
     assert DjangoJob.objects.get(pk="napping").next_run_time is not None
+
+
+def turns_by_hand(scheduler, monkeypatch) -> None:
+    """
+    Started, its loop's thread left waiting, and running: this thread takes the turns.
+
+    (Paused, a turn claims nothing due; so the state says running, and nothing wakes
+    the loop's own thread.)
+    """
+    scheduler.start(paused=True)
+    monkeypatch.setattr(scheduler, "wakeup", lambda: None)
+    scheduler.state = STATE_RUNNING
+    scheduler._claim_and_dispatch()
+    if connection.vendor == "postgresql":
+        wait_for(lambda: scheduler._watch == changes.NOTIFY)
+        scheduler._claim_and_dispatch()
+
+
+def test_a_turn_for_a_known_due_time_claims_without_looking_first(scheduler, monkeypatch):
+    """
+    Nothing announced since the last look: the turn that comes at the next due time
+    claims at once, without first reading the pending fires and the next due time
+    (two statements per fire of a periodic job, and their wait on its lateness).
+    """
+    far_job("far")
+    turns_by_hand(scheduler, monkeypatch)
+
+    def turn_when_due(job_id: str, *, announced: bool) -> list[str]:
+        due = datetime.now(UTC) + timedelta(seconds=0.3)
+        django_metronome.add_job("tests.testapp.jobs:noop", "date", run_date=due, id=job_id)
+        if connection.vendor == "postgresql":
+            wait_for(lambda: scheduler._stale)
+        scheduler._claim_and_dispatch()  # the look that sees it: due in a moment
+        assert scheduler._next_due == due and not scheduler._stale
+        wait_for(lambda: datetime.now(UTC) > due)
+        scheduler._stale = announced
+        with CaptureQueriesContext(connection) as turn:
+            scheduler._claim_and_dispatch()
+        assert DjangoJobExecution.objects.filter(job_id=job_id).count() == 1
+        return [query["sql"] for query in turn.captured_queries]
+
+    direct = turn_when_due("first", announced=False)
+    looked = turn_when_due("second", announced=True)
+    assert len(looked) - len(direct) == 2
+    assert any("pending" in sql for sql in looked)
+    assert not any("pending" in sql for sql in direct)
+
+
+def test_a_known_due_time_that_moved_unannounced_leads_to_a_whole_look(scheduler, monkeypatch):
+    far_job("far")
+    turns_by_hand(scheduler, monkeypatch)
+    # The loop believes something is due; nothing is (a job moved later by another
+    # process announces nothing).
+    scheduler._next_due = datetime.now(UTC) - timedelta(seconds=1)
+    scheduler._stale = False
+
+    wait = scheduler._claim_and_dispatch()
+
+    assert wait == 0 and scheduler._stale
+    scheduler._claim_and_dispatch()
+    assert not scheduler._stale
+    assert scheduler._next_due == FAR
+    assert not DjangoJobExecution.objects.exists()

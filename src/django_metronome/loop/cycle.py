@@ -25,6 +25,11 @@ from .parts import SchedulerParts
 
 logger = logging.getLogger("django_metronome.scheduler")
 
+#: What a turn of the loop does (:meth:`CycleMixin._look`): read the job table and
+#: the pending fires, then claim; or only claim what it knows is due.
+LOOK = "look"
+DUE = "due"
+
 
 class CycleMixin(SchedulerParts):
     """The claim half of the claim/dispatch/record cycle (see docs/architecture.md)."""
@@ -105,31 +110,24 @@ class CycleMixin(SchedulerParts):
             sync_clock(using)
         if self._watch is None:
             self._watch_changes(using)
-        if not self._must_look(using):
+        look = self._look(using)
+        if look is None:
             return self._sleep()
-        # Cleared before the look: a change announced while it runs is looked at next turn.
-        self._stale = self._when_free = False
-        self._rescan_at = time.monotonic() + conf.RESCAN_INTERVAL
+        # Only the next due time came: nothing was announced since the last look, so
+        # no fire is pending and nothing is due earlier. Claim at once.
+        due_only = look == DUE
+        if not due_only:
+            # Cleared before the look: a change announced while it runs is looked at
+            # next turn.
+            self._stale = self._when_free = False
+            self._rescan_at = time.monotonic() + conf.RESCAN_INTERVAL
         declared = list(self._metronome_registry)
         store = self._jobstores["default"]  # type: ignore[attr-defined]
         room = self._capacity()
-        if not room:
-            # Pending fires are not even looked for: look again once a worker is free.
-            self._when_free = True
-        elif pending.has_manual_fires(using):
-            batch = pending.claim_manual_fires(
-                using=using,
-                node=self.identity,
-                now=utcnow(),
-                limit=room,
-                declared=declared,
-                load=store.load_rows,
-            )
-            self._dispatch(batch)
-            # More may wait than there was room for.
-            self._when_free = batch.full
-            room = self._capacity()
-        next_due = self._next_due = claims.next_due_time(using=using, declared=declared)
+        if not due_only:
+            room = self._take_pending(using, room, declared, store.load_rows)
+            self._next_due = claims.next_due_time(using=using, declared=declared)
+        next_due = self._next_due
         now = utcnow()
         while next_due is not None and next_due <= now and self.state == STATE_RUNNING:  # type: ignore[attr-defined]
             if room <= 0:
@@ -147,12 +145,38 @@ class CycleMixin(SchedulerParts):
             self._dispatch(batch)
             if not batch.full:
                 if not batch.claimed and not batch.missed and not batch.skipped:
+                    if due_only:
+                        # Not due any more (claimed elsewhere, or moved later, which
+                        # announces nothing): a whole look, at once.
+                        self._stale = True
+                        return 0.0
                     # Due, but locked by other processes claiming them right now.
                     return min(conf.POLL_INTERVAL, 0.05)
                 next_due = self._next_due = claims.next_due_time(using=using, declared=declared)
             now = utcnow()
             room = self._capacity()
         return self._sleep()
+
+    def _take_pending(self, using: str, room: int, declared: list[str], load: claims.Loader) -> int:
+        """Claim and dispatch pending fires (run now, handed back); return the room left."""
+        if not room:
+            # Pending fires are not even looked for: look again once a worker is free.
+            self._when_free = True
+            return room
+        if not pending.has_manual_fires(using):
+            return room
+        batch = pending.claim_manual_fires(
+            using=using,
+            node=self.identity,
+            now=utcnow(),
+            limit=room,
+            declared=declared,
+            load=load,
+        )
+        self._dispatch(batch)
+        # More may wait than there was room for.
+        self._when_free = batch.full
+        return self._capacity()
 
     # -- when to look at the job table, how long to sleep --------------------------------
 
@@ -169,13 +193,15 @@ class CycleMixin(SchedulerParts):
             self._listener = changes.Listener(using, self._changed, self._listening)
             self._listener.start()
 
-    def _must_look(self, using: str) -> bool:
+    def _look(self, using: str) -> str | None:
         """
-        Whether this turn reads the job table: something may have changed, or is due.
+        Whether this turn reads the job table (LOOK), only claims what is due (DUE), or neither.
 
-        A notification, a moved change marker, the first turn, a lost LISTEN
-        connection (then every turn), the next due time reached, or the rescan
-        that bounds how long a change that announced nothing can go unseen.
+        It looks at a notification, a moved change marker, the first turn, a lost
+        LISTEN connection (then every turn), or the rescan that bounds how long a
+        change that announced nothing can go unseen. When only the next due time
+        has come, and the database announces changes, the turn claims at once:
+        the rows it would read to decide are those it claimed from.
         """
         watch = self._watch
         if watch == changes.MARKER:
@@ -185,12 +211,14 @@ class CycleMixin(SchedulerParts):
                 self._marker = version
                 self._stale = True
         if self._stale or watch == changes.POLL:
-            return True
+            return LOOK
         if self._when_free and self._capacity() > 0:
-            return True
+            return LOOK
+        if time.monotonic() >= self._rescan_at:
+            return LOOK
         if self._next_due is not None and self._next_due <= utcnow():
-            return True
-        return time.monotonic() >= self._rescan_at
+            return DUE
+        return None
 
     def _sleep(self) -> float:
         """Seconds until the next due time, the next look at the marker, or the rescan."""
