@@ -6,78 +6,283 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='SchedulerNode',
+            name="SchedulerNode",
             fields=[
-                ('id', models.CharField(max_length=255, primary_key=True, serialize=False, verbose_name='identity')),
-                ('hostname', models.CharField(max_length=255, verbose_name='host')),
-                ('pid', models.PositiveIntegerField(verbose_name='process id')),
-                ('started_at', django_metronome.models.AwareDateTimeField(verbose_name='started at')),
-                ('last_heartbeat', django_metronome.models.AwareDateTimeField(db_index=True, verbose_name='last heartbeat')),
-                ('stopped_at', django_metronome.models.AwareDateTimeField(blank=True, null=True, verbose_name='stopped at')),
-                ('declared', models.JSONField(blank=True, default=list, help_text='Ids of the jobs this process declared in code.', verbose_name='declared jobs')),
+                (
+                    "id",
+                    models.CharField(
+                        max_length=255, primary_key=True, serialize=False, verbose_name="identity"
+                    ),
+                ),
+                ("hostname", models.CharField(max_length=255, verbose_name="host")),
+                ("pid", models.PositiveIntegerField(verbose_name="process id")),
+                (
+                    "started_at",
+                    django_metronome.models.AwareDateTimeField(verbose_name="started at"),
+                ),
+                (
+                    "last_heartbeat",
+                    django_metronome.models.AwareDateTimeField(
+                        db_index=True, verbose_name="last heartbeat"
+                    ),
+                ),
+                (
+                    "stopped_at",
+                    django_metronome.models.AwareDateTimeField(
+                        blank=True, null=True, verbose_name="stopped at"
+                    ),
+                ),
+                (
+                    "declared",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Ids of the jobs this process declared in code.",
+                        verbose_name="declared jobs",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'scheduler process',
-                'verbose_name_plural': 'scheduler processes',
+                "verbose_name": "scheduler process",
+                "verbose_name_plural": "scheduler processes",
             },
         ),
         migrations.CreateModel(
-            name='DjangoJob',
+            name="DjangoJob",
             fields=[
-                ('id', django_metronome.models.JobIdField(max_length=255, primary_key=True, serialize=False, verbose_name='id')),
-                ('name', models.CharField(blank=True, max_length=255, verbose_name='name')),
-                ('source', models.CharField(choices=[('code', 'declared in code'), ('runtime', 'added at run time')], default='runtime', max_length=16, verbose_name='source')),
-                ('func_ref', models.CharField(help_text="The 'module:qualname' reference of the function the job calls.", max_length=500, verbose_name='function')),
-                ('state', models.JSONField(default=dict, help_text='Versioned JSON: trigger, arguments, executor and run options.', verbose_name='state')),
-                ('next_run_time', django_metronome.models.AwareDateTimeField(blank=True, help_text='In UTC. Empty while the job is paused.', null=True, verbose_name='next run time')),
-                ('claimed_by', models.CharField(blank=True, default='', max_length=255, verbose_name='claimed by')),
-                ('claim_expires_at', django_metronome.models.AwareDateTimeField(blank=True, null=True, verbose_name='claim expires at')),
-                ('quarantined_at', django_metronome.models.AwareDateTimeField(blank=True, null=True, verbose_name='quarantined at')),
-                ('quarantine_reason', models.TextField(blank=True, default='', verbose_name='quarantine reason')),
-                ('paused_until', django_metronome.models.AwareDateTimeField(blank=True, help_text='A paused job resumes by itself at this time.', null=True, verbose_name='paused until')),
-                ('orphaned_at', django_metronome.models.AwareDateTimeField(blank=True, help_text='Declared in code once, but no running scheduler declares it any more: not run.', null=True, verbose_name='orphaned at')),
-                ('created_at', django_metronome.models.AwareDateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('updated_at', django_metronome.models.AwareDateTimeField(auto_now=True, verbose_name='updated at')),
+                (
+                    "id",
+                    django_metronome.models.JobIdField(
+                        max_length=255, primary_key=True, serialize=False, verbose_name="id"
+                    ),
+                ),
+                ("name", models.CharField(blank=True, max_length=255, verbose_name="name")),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("code", "declared in code"), ("runtime", "added at run time")],
+                        default="runtime",
+                        max_length=16,
+                        verbose_name="source",
+                    ),
+                ),
+                (
+                    "func_ref",
+                    models.CharField(
+                        help_text="The 'module:qualname' reference of the function the job calls.",
+                        max_length=500,
+                        verbose_name="function",
+                    ),
+                ),
+                (
+                    "state",
+                    models.JSONField(
+                        default=dict,
+                        help_text="Versioned JSON: trigger, arguments, executor and run options.",
+                        verbose_name="state",
+                    ),
+                ),
+                (
+                    "next_run_time",
+                    django_metronome.models.AwareDateTimeField(
+                        blank=True,
+                        help_text="In UTC. Empty while the job is paused.",
+                        null=True,
+                        verbose_name="next run time",
+                    ),
+                ),
+                (
+                    "claimed_by",
+                    models.CharField(
+                        blank=True, default="", max_length=255, verbose_name="claimed by"
+                    ),
+                ),
+                (
+                    "claim_expires_at",
+                    django_metronome.models.AwareDateTimeField(
+                        blank=True, null=True, verbose_name="claim expires at"
+                    ),
+                ),
+                (
+                    "quarantined_at",
+                    django_metronome.models.AwareDateTimeField(
+                        blank=True, null=True, verbose_name="quarantined at"
+                    ),
+                ),
+                (
+                    "quarantine_reason",
+                    models.TextField(blank=True, default="", verbose_name="quarantine reason"),
+                ),
+                (
+                    "paused_until",
+                    django_metronome.models.AwareDateTimeField(
+                        blank=True,
+                        help_text="A paused job resumes by itself at this time.",
+                        null=True,
+                        verbose_name="paused until",
+                    ),
+                ),
+                (
+                    "orphaned_at",
+                    django_metronome.models.AwareDateTimeField(
+                        blank=True,
+                        help_text="Declared in code once, but no running scheduler declares it any more: not run.",
+                        null=True,
+                        verbose_name="orphaned at",
+                    ),
+                ),
+                (
+                    "created_at",
+                    django_metronome.models.AwareDateTimeField(
+                        auto_now_add=True, verbose_name="created at"
+                    ),
+                ),
+                (
+                    "updated_at",
+                    django_metronome.models.AwareDateTimeField(
+                        auto_now=True, verbose_name="updated at"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'job',
-                'verbose_name_plural': 'jobs',
-                'permissions': [('run_djangojob', 'Can run a job now'), ('pause_djangojob', 'Can pause a job'), ('resume_djangojob', 'Can resume a job')],
-                'indexes': [models.Index(fields=['next_run_time', 'id'], name='metronome_job_due_idx')],
+                "verbose_name": "job",
+                "verbose_name_plural": "jobs",
+                "permissions": [
+                    ("run_djangojob", "Can run a job now"),
+                    ("pause_djangojob", "Can pause a job"),
+                    ("resume_djangojob", "Can resume a job"),
+                ],
+                "indexes": [
+                    models.Index(fields=["next_run_time", "id"], name="metronome_job_due_idx")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='DjangoJobExecution',
+            name="DjangoJobExecution",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('job_name', models.CharField(blank=True, default='', max_length=255, verbose_name='job name')),
-                ('run_time', django_metronome.models.AwareDateTimeField(verbose_name='scheduled run time')),
-                ('status', models.CharField(choices=[('pending', 'pending'), ('running', 'running'), ('succeeded', 'succeeded'), ('failed', 'failed'), ('missed', 'missed'), ('skipped', 'skipped'), ('interrupted', 'interrupted')], db_index=True, max_length=16, verbose_name='status')),
-                ('node', models.CharField(blank=True, db_index=True, default='', max_length=255, verbose_name='scheduler process')),
-                ('claimed_at', django_metronome.models.AwareDateTimeField(blank=True, null=True, verbose_name='claimed at')),
-                ('started_at', django_metronome.models.AwareDateTimeField(blank=True, null=True, verbose_name='started at')),
-                ('finished_at', django_metronome.models.AwareDateTimeField(blank=True, null=True, verbose_name='finished at')),
-                ('duration', models.DurationField(blank=True, help_text='How long the job itself ran.', null=True, verbose_name='duration')),
-                ('lateness', models.DurationField(blank=True, help_text='How long after its scheduled time the run started (or was given up).', null=True, verbose_name='lateness')),
-                ('reason', models.TextField(blank=True, default='', help_text='Why a fire was skipped or missed.', verbose_name='reason')),
-                ('manual', models.BooleanField(default=False, help_text="Asked for with 'run now', outside the job's schedule.", verbose_name='run by hand')),
-                ('exception', models.TextField(blank=True, default='', verbose_name='exception')),
-                ('traceback', models.TextField(blank=True, default='', verbose_name='traceback')),
-                ('job', models.ForeignKey(db_constraint=False, help_text="The job's id; kept after the job is removed.", on_delete=django.db.models.deletion.DO_NOTHING, related_name='executions', to='django_metronome.djangojob', verbose_name='job')),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                (
+                    "job_name",
+                    models.CharField(
+                        blank=True, default="", max_length=255, verbose_name="job name"
+                    ),
+                ),
+                (
+                    "run_time",
+                    django_metronome.models.AwareDateTimeField(verbose_name="scheduled run time"),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "pending"),
+                            ("running", "running"),
+                            ("succeeded", "succeeded"),
+                            ("failed", "failed"),
+                            ("missed", "missed"),
+                            ("skipped", "skipped"),
+                            ("interrupted", "interrupted"),
+                        ],
+                        db_index=True,
+                        max_length=16,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "node",
+                    models.CharField(
+                        blank=True,
+                        db_index=True,
+                        default="",
+                        max_length=255,
+                        verbose_name="scheduler process",
+                    ),
+                ),
+                (
+                    "claimed_at",
+                    django_metronome.models.AwareDateTimeField(
+                        blank=True, null=True, verbose_name="claimed at"
+                    ),
+                ),
+                (
+                    "started_at",
+                    django_metronome.models.AwareDateTimeField(
+                        blank=True, null=True, verbose_name="started at"
+                    ),
+                ),
+                (
+                    "finished_at",
+                    django_metronome.models.AwareDateTimeField(
+                        blank=True, null=True, verbose_name="finished at"
+                    ),
+                ),
+                (
+                    "duration",
+                    models.DurationField(
+                        blank=True,
+                        help_text="How long the job itself ran.",
+                        null=True,
+                        verbose_name="duration",
+                    ),
+                ),
+                (
+                    "lateness",
+                    models.DurationField(
+                        blank=True,
+                        help_text="How long after its scheduled time the run started (or was given up).",
+                        null=True,
+                        verbose_name="lateness",
+                    ),
+                ),
+                (
+                    "reason",
+                    models.TextField(
+                        blank=True,
+                        default="",
+                        help_text="Why a fire was skipped or missed.",
+                        verbose_name="reason",
+                    ),
+                ),
+                (
+                    "manual",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Asked for with 'run now', outside the job's schedule.",
+                        verbose_name="run by hand",
+                    ),
+                ),
+                ("exception", models.TextField(blank=True, default="", verbose_name="exception")),
+                ("traceback", models.TextField(blank=True, default="", verbose_name="traceback")),
+                (
+                    "job",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        help_text="The job's id; kept after the job is removed.",
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="executions",
+                        to="django_metronome.djangojob",
+                        verbose_name="job",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'job execution',
-                'verbose_name_plural': 'job executions',
-                'indexes': [models.Index(fields=['run_time'], name='metronome_exec_run_time_idx'), models.Index(fields=['job', '-run_time'], name='metronome_exec_job_recent_idx')],
-                'constraints': [models.UniqueConstraint(fields=('job', 'run_time'), name='metronome_one_run_per_fire')],
+                "verbose_name": "job execution",
+                "verbose_name_plural": "job executions",
+                "indexes": [
+                    models.Index(fields=["run_time"], name="metronome_exec_run_time_idx"),
+                    models.Index(fields=["job", "-run_time"], name="metronome_exec_job_recent_idx"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("job", "run_time"), name="metronome_one_run_per_fire"
+                    )
+                ],
             },
         ),
     ]

@@ -6,48 +6,80 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('django_metronome', '0001_initial'),
+        ("django_metronome", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='djangojob',
-            options={'base_manager_name': 'all_rows', 'permissions': [('run_djangojob', 'Can run a job now'), ('pause_djangojob', 'Can pause a job'), ('resume_djangojob', 'Can resume a job')], 'verbose_name': 'job', 'verbose_name_plural': 'jobs'},
+            name="djangojob",
+            options={
+                "base_manager_name": "all_rows",
+                "permissions": [
+                    ("run_djangojob", "Can run a job now"),
+                    ("pause_djangojob", "Can pause a job"),
+                    ("resume_djangojob", "Can resume a job"),
+                ],
+                "verbose_name": "job",
+                "verbose_name_plural": "jobs",
+            },
         ),
         migrations.AlterModelManagers(
-            name='djangojob',
+            name="djangojob",
             managers=[
-                ('objects', django.db.models.manager.Manager()),
-                ('all_rows', django.db.models.manager.Manager()),
+                ("objects", django.db.models.manager.Manager()),
+                ("all_rows", django.db.models.manager.Manager()),
             ],
         ),
         migrations.RemoveField(
-            model_name='djangojob',
-            name='claim_expires_at',
+            model_name="djangojob",
+            name="claim_expires_at",
         ),
         migrations.RemoveField(
-            model_name='djangojob',
-            name='claimed_by',
+            model_name="djangojob",
+            name="claimed_by",
         ),
         migrations.AddField(
-            model_name='djangojob',
-            name='ended_at',
-            field=django_metronome.models.AwareDateTimeField(blank=True, help_text='Its schedule has ended; the row goes once its last fire has finished. Hidden from every list meanwhile.', null=True, verbose_name='ended at'),
+            model_name="djangojob",
+            name="ended_at",
+            field=django_metronome.models.AwareDateTimeField(
+                blank=True,
+                help_text="Its schedule has ended; the row goes once its last fire has finished. Hidden from every list meanwhile.",
+                null=True,
+                verbose_name="ended at",
+            ),
         ),
         migrations.AddField(
-            model_name='schedulernode',
-            name='clock_offset',
-            field=models.FloatField(blank=True, help_text="Seconds the database's clock was ahead of this process's at its last heartbeat (negative: behind). The process schedules by the database's clock.", null=True, verbose_name='clock offset'),
+            model_name="schedulernode",
+            name="clock_offset",
+            field=models.FloatField(
+                blank=True,
+                help_text="Seconds the database's clock was ahead of this process's at its last heartbeat (negative: behind). The process schedules by the database's clock.",
+                null=True,
+                verbose_name="clock offset",
+            ),
         ),
         migrations.AlterField(
-            model_name='djangojobexecution',
-            name='status',
-            field=models.CharField(choices=[('pending', 'pending'), ('claimed', 'claimed'), ('running', 'running'), ('succeeded', 'succeeded'), ('failed', 'failed'), ('missed', 'missed'), ('skipped', 'skipped'), ('interrupted', 'interrupted')], db_index=True, max_length=16, verbose_name='status'),
+            model_name="djangojobexecution",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("pending", "pending"),
+                    ("claimed", "claimed"),
+                    ("running", "running"),
+                    ("succeeded", "succeeded"),
+                    ("failed", "failed"),
+                    ("missed", "missed"),
+                    ("skipped", "skipped"),
+                    ("interrupted", "interrupted"),
+                ],
+                db_index=True,
+                max_length=16,
+                verbose_name="status",
+            ),
         ),
         migrations.AddIndex(
-            model_name='djangojob',
-            index=models.Index(fields=['source', 'func_ref'], name='metronome_job_func_idx'),
+            model_name="djangojob",
+            index=models.Index(fields=["source", "func_ref"], name="metronome_job_func_idx"),
         ),
     ]

@@ -1,0 +1,9 @@
+"""Reserved for issue 15 (overlap, backfill, jitter, business days, limited runs, audit): filled in by that work, kept empty until it needs a change."""
+
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("django_metronome", "0007_task_dispatch")]
+
+    operations: list = []
