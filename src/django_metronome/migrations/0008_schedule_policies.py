@@ -1,4 +1,4 @@
-"""Reserved for issue 15 (overlap, backfill, jitter, business days, limited runs, audit): filled in by that work, kept empty until it needs a change."""
+"""Reserved for issue 15, first part (jitter, business days, limited runs, windows, backfill): filled in by that work, kept empty until it needs a change."""
 
 from django.db import migrations
 

@@ -4,6 +4,6 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-    dependencies = [("django_metronome", "0008_schedule_policies")]
+    dependencies = [("django_metronome", "0009_overlap_and_audit")]
 
     operations: list = []
