@@ -10,16 +10,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from apscheduler.schedulers.background import BackgroundScheduler
 from django.db import connection
 
 import django_metronome
-from django_metronome.firing import plan_fires
 from django_metronome.jobstores import DjangoJobStore
 from django_metronome.models import DjangoJob, DjangoJobExecution, ExecutionStatus
 from django_metronome.store import claims, ledger, nodes, pending
 from django_metronome.store.ledger import Outcome
-from django_metronome.triggers import next_fire_time
+from tests.claiming import plan_once, started_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,21 +28,7 @@ def now() -> datetime:
 
 @pytest.fixture
 def store() -> DjangoJobStore:
-    jobstore = DjangoJobStore()
-    jobstore.start(BackgroundScheduler(timezone=UTC), "default")
-    return jobstore
-
-
-def plan(job, at):
-    return plan_fires(
-        lambda previous, when: next_fire_time(job.trigger, previous, when),
-        job.next_run_time,
-        at,
-        policy="once",
-        grace=timedelta(seconds=60),
-        coalesce=True,
-        max_catch_up=10,
-    )
+    return started_store()
 
 
 def claim(store, node: str, at: datetime, limit: int = 100):
@@ -55,7 +39,7 @@ def claim(store, node: str, at: datetime, limit: int = 100):
         limit=limit,
         declared=[],
         load=store.load_rows,
-        plan=plan,
+        plan=plan_once,
     )
 
 
@@ -288,7 +272,7 @@ def test_on_sqlite_a_claim_planned_before_another_committed_records_nothing_twic
         limit=100,
         declared=[],
         load=load_while_another_claims,
-        plan=plan,
+        plan=plan_once,
     )
     assert outer.fire_count == 0
     assert set(DjangoJobExecution.objects.values_list("node", flat=True)) == {"node-b"}

@@ -24,14 +24,13 @@ from django_metronome.loop.heart import Heart
 from django_metronome.models import DjangoJob, DjangoJobExecution, SchedulerNode
 from django_metronome.schedulers import BackgroundScheduler
 from django_metronome.store import changes, claims, nodes
-from django_metronome.store.jobstore import DjangoJobStore
-from django_metronome.time.firing import plan_fires
-from django_metronome.time.triggers import next_fire_time
+from tests.claiming import plan_once, started_store
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-FAR = datetime(2099, 1, 1, tzinfo=UTC)
+# Far enough ahead never to fall due during a test, built from now (any day, any clock).
+FAR = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3650)
 LISTEN_QUERY = f'LISTEN "{changes.CHANNEL}"'
 postgresql_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="LISTEN/NOTIFY is PostgreSQL's"
@@ -105,19 +104,7 @@ class Announcements:
 
 
 def claim_now(job_id: str) -> None:
-    store = DjangoJobStore()
-    store.start(BackgroundScheduler(timezone=UTC), "default")
-
-    def plan(job, at):
-        return plan_fires(
-            lambda previous, when: next_fire_time(job.trigger, previous, when),
-            job.next_run_time,
-            at,
-            policy="once",
-            grace=timedelta(seconds=60),
-            coalesce=True,
-            max_catch_up=10,
-        )
+    store = started_store()
 
     batch = claims.claim_due_fires(
         using="default",
@@ -126,7 +113,7 @@ def claim_now(job_id: str) -> None:
         limit=10,
         declared=[],
         load=store.load_rows,
-        plan=plan,
+        plan=plan_once,
     )
     assert batch.fire_count == 1
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from apscheduler.schedulers.background import BackgroundScheduler
 from django.db import connection
 
 import django_metronome
@@ -18,8 +17,7 @@ from django_metronome.models import DjangoJobExecution, ExecutionStatus
 from django_metronome.store import claims, ledger, nodes
 from django_metronome.store.jobstore import DjangoJobStore
 from django_metronome.store.ledger import Outcome
-from django_metronome.time.firing import plan_fires
-from django_metronome.time.triggers import next_fire_time
+from tests.claiming import plan_once, started_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,21 +30,7 @@ def budget(**per_vendor: int) -> int:
 
 @pytest.fixture
 def store() -> DjangoJobStore:
-    jobstore = DjangoJobStore()
-    jobstore.start(BackgroundScheduler(timezone=UTC), "default")
-    return jobstore
-
-
-def plan(job, at):
-    return plan_fires(
-        lambda previous, when: next_fire_time(job.trigger, previous, when),
-        job.next_run_time,
-        at,
-        policy="once",
-        grace=timedelta(seconds=60),
-        coalesce=True,
-        max_catch_up=10,
-    )
+    return started_store()
 
 
 def due(count: int, kind: str) -> datetime:
@@ -78,7 +62,7 @@ def claim(store, now, count):
         limit=count,
         declared=[],
         load=store.load_rows,
-        plan=plan,
+        plan=plan_once,
     )
 
 
