@@ -39,6 +39,12 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+# The probe job is importable as ``idle`` (this folder on sys.path, as a script has it);
+# the shared helpers as ``benchmarks.databases``.
+sys.path.insert(1, str(HERE.parent))
+
+from benchmarks import databases  # noqa: E402
+
 DB_NAME = "metronome_idle"
 #: The environment variable naming the file the probe job appends its start times to.
 PROBE_FILE = "METRONOME_IDLE_PROBE_FILE"
@@ -56,43 +62,10 @@ def started(key: str) -> None:
 
 def configure(db: str, sqlite_path: str) -> None:
     """Settings for this run: Django's defaults, the package's defaults."""
-    from django.conf import settings
-
-    if db == "sqlite":
-        database: dict[str, Any] = {"ENGINE": "django.db.backends.sqlite3", "NAME": sqlite_path}
-    elif db == "postgres":
-        database = {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": DB_NAME,
-            "USER": os.environ.get("PGUSER", os.environ.get("USER", "root")),
-            "HOST": os.environ.get("PGHOST", ""),
-        }
-    else:
-        database = {
-            "ENGINE": "django.db.backends.mysql",
-            "NAME": DB_NAME,
-            "USER": "root",
-            "HOST": "localhost",
-            "OPTIONS": {"charset": "utf8mb4", "isolation_level": "read committed"},
-        }
-    settings.configure(
-        SECRET_KEY="benchmark-only",
-        USE_TZ=True,
-        TIME_ZONE="UTC",
-        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
-        INSTALLED_APPS=["django_metronome"],
-        DATABASES={"default": database},
+    databases.configure_django(
+        databases.database_settings(db, DB_NAME, sqlite_path),
         METRONOME={"ALLOWED_MODULES": ["idle"]},
-        LOGGING={
-            "version": 1,
-            "disable_existing_loggers": False,
-            "handlers": {"stderr": {"class": "logging.StreamHandler"}},
-            "root": {"handlers": ["stderr"], "level": "WARNING"},
-        },
     )
-    import django
-
-    django.setup()
 
 
 class QueryCounter:
@@ -161,17 +134,7 @@ def child(args: argparse.Namespace) -> None:
 
 
 def fresh_database(db: str, sqlite_path: str) -> None:
-    if db == "postgres":
-        for sql in (
-            f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)",
-            f"CREATE DATABASE {DB_NAME}",
-        ):
-            subprocess.run(["psql", "-qX", "-d", "postgres", "-c", sql], check=True)
-    elif db == "mariadb":
-        sql = f"DROP DATABASE IF EXISTS {DB_NAME}; CREATE DATABASE {DB_NAME} CHARACTER SET utf8mb4"
-        subprocess.run(["mysql", "-uroot", "-e", sql], check=True)
-    elif os.path.exists(sqlite_path):
-        os.remove(sqlite_path)
+    databases.fresh_database(db, DB_NAME, sqlite_path)
 
 
 def server_counts() -> tuple[int, int]:

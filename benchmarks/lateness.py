@@ -64,6 +64,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
 sys.path.insert(0, str(REPO))
 
+from benchmarks import databases  # noqa: E402
+
 DB_NAME = "metronome_lateness"
 TICK = "lateness-tick"
 BURST_PREFIX = "lateness-burst-"
@@ -103,113 +105,23 @@ def stop_process(process: subprocess.Popen[Any], grace: float) -> None:
         process.wait(10)
 
 
-# -- databases, without Django (the parent cleans up after a child that died) -------------
-
-
-def mysql_params() -> dict[str, Any]:
-    params: dict[str, Any] = {"user": os.environ.get("MYSQL_USER", "root")}
-    if os.environ.get("MYSQL_PASSWORD"):
-        params["password"] = os.environ["MYSQL_PASSWORD"]
-    if os.environ.get("MYSQL_HOST"):
-        params["host"] = os.environ["MYSQL_HOST"]
-        params["port"] = int(os.environ.get("MYSQL_PORT", "3306"))
-    else:
-        params["unix_socket"] = os.environ.get("MYSQL_UNIX_PORT", "/run/mysqld/mysqld.sock")
-    return params
-
-
-def server_sql(db: str, *statements: str) -> None:
-    """Run administrative statements on the server of ``db`` (not in the benchmark's database)."""
-    if db == "postgres":
-        import psycopg
-
-        with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=10) as conn:
-            for sql in statements:
-                conn.execute(sql)
-    elif db == "mariadb":
-        import MySQLdb
-
-        conn = MySQLdb.connect(**mysql_params())
-        try:
-            cursor = conn.cursor()
-            for sql in statements:
-                cursor.execute(sql)
-        finally:
-            conn.close()
+# -- databases (benchmarks/databases.py) and Django, in both processes ----------------------
 
 
 def fresh_database(db: str) -> None:
-    if db == "postgres":
-        server_sql(
-            db, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)', f'CREATE DATABASE "{DB_NAME}"'
-        )
-    elif db == "mariadb":
-        server_sql(
-            db,
-            f"DROP DATABASE IF EXISTS `{DB_NAME}`",
-            f"CREATE DATABASE `{DB_NAME}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
-        )
+    databases.fresh_database(db, DB_NAME)
 
 
 def drop_database(db: str, sqlite_path: str = "") -> None:
-    if db == "sqlite" and sqlite_path:
-        for suffix in ("", "-journal", "-wal", "-shm"):
-            Path(sqlite_path + suffix).unlink(missing_ok=True)
-    elif db == "postgres":
-        server_sql(db, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-    elif db == "mariadb":
-        server_sql(db, f"DROP DATABASE IF EXISTS `{DB_NAME}`")
-
-
-# -- Django, in the measuring process and in the scheduler process ------------------------
+    databases.drop_database(db, DB_NAME, sqlite_path)
 
 
 def configure(db: str, sqlite_path: str) -> None:
     """Django's defaults and the package's defaults; only the database differs."""
-    from django.conf import settings
-
-    if db == "sqlite":
-        database: dict[str, Any] = {"ENGINE": "django.db.backends.sqlite3", "NAME": sqlite_path}
-    elif db == "postgres":
-        database = {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": DB_NAME,
-            "USER": os.environ.get("PGUSER", os.environ.get("USER", "root")),
-            "HOST": os.environ.get("PGHOST", ""),
-            "PORT": os.environ.get("PGPORT", ""),
-        }
-    else:
-        params = mysql_params()
-        database = {
-            "ENGINE": "django.db.backends.mysql",
-            "NAME": DB_NAME,
-            "USER": params["user"],
-            "PASSWORD": params.get("password", ""),
-            "HOST": params.get("host", "localhost"),
-            "PORT": str(params.get("port", "")),
-            "OPTIONS": {"charset": "utf8mb4", "isolation_level": "read committed"},
-        }
-        if "unix_socket" in params:
-            database["OPTIONS"]["unix_socket"] = params["unix_socket"]
-    settings.configure(
-        SECRET_KEY="benchmark-only-not-secret",
-        DEBUG=False,
-        USE_TZ=True,
-        TIME_ZONE="UTC",
-        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
-        INSTALLED_APPS=["django_metronome"],
-        DATABASES={"default": database},
+    databases.configure_django(
+        databases.database_settings(db, DB_NAME, sqlite_path),
         METRONOME={"ALLOWED_MODULES": ["benchmarks"]},
-        LOGGING={
-            "version": 1,
-            "disable_existing_loggers": False,
-            "handlers": {"stderr": {"class": "logging.StreamHandler"}},
-            "root": {"handlers": ["stderr"], "level": "WARNING"},
-        },
     )
-    import django
-
-    django.setup()
 
 
 def scheduler_main(args: argparse.Namespace) -> int:
@@ -587,12 +499,6 @@ BURST_HEAD = [
 ]
 
 
-def markdown_table(head: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def text_table(head: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(c)) for c in col) for col in zip(head, *rows, strict=False)]
     out = [
@@ -601,15 +507,6 @@ def text_table(head: list[str], rows: list[list[str]]) -> str:
     ]
     out.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(out)
-
-
-def git(*argv: str) -> str:
-    try:
-        return subprocess.run(
-            ["git", *argv], cwd=REPO, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def machine_facts() -> list[tuple[str, str]]:
@@ -627,8 +524,10 @@ def machine_facts() -> list[tuple[str, str]]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    changed = [line[3:] for line in git("status", "--porcelain", "--", "src").splitlines()]
-    source = git("rev-parse", "--short", "HEAD")
+    changed = [
+        line[3:] for line in databases.git("status", "--porcelain", "--", "src").splitlines()
+    ]
+    source = databases.git("rev-parse", "--short", "HEAD") or "unknown"
     if changed:
         source += " with uncommitted changes to " + ", ".join(f"`{p}`" for p in changed)
     return [
@@ -673,7 +572,7 @@ def write_markdown(path: Path, results: list[dict[str, Any]], meta: dict[str, An
         "",
         f"## Idle: the 1 s job alone, {meta['seconds']:.0f} s",
         "",
-        markdown_table(IDLE_HEAD, idle_rows(results)),
+        databases.markdown_table(IDLE_HEAD, idle_rows(results)),
         "",
         verdict(results),
         "",
@@ -689,7 +588,7 @@ def write_markdown(path: Path, results: list[dict[str, Any]], meta: dict[str, An
         lines += [
             f"## Under a burst: {burst:,} one-shot jobs due at one instant",
             "",
-            markdown_table(BURST_HEAD, burst_rows(results)),
+            databases.markdown_table(BURST_HEAD, burst_rows(results)),
             "",
             "The 1 s job's fires due during the burst, by when they were due after its",
             "instant; a fire not started was `missed` (found later than the job's grace",

@@ -34,7 +34,6 @@ missed, 2% skipped.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
 import platform
@@ -47,6 +46,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import databases  # noqa: E402
+
 #: The throwaway database (on MariaDB, a name the test user may create).
 DATABASES = {"postgres": "metronome_scale", "mariadb": "test_metronome_bench_scale"}
 DEFAULT_SIZES = [10_000, 100_000, 1_000_000]
@@ -99,7 +102,7 @@ def main() -> int:
         "machine": (
             f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
         ),
-        "commit": git_commit(),
+        "commit": databases.source_state(),
         "databases": {},
     }
     for db in options.db or ["postgres", "mariadb"]:
@@ -132,85 +135,22 @@ def report(results: dict[str, Any], options: argparse.Namespace) -> int:
     return 0
 
 
-def git_commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 # --- the child: Django on one database -------------------------------------------------
 
 
 def database_settings(db: str) -> dict[str, Any]:
-    if db == "postgres":
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": DATABASES["postgres"],
-            "USER": os.environ.get("PGUSER", getpass.getuser()),
-            "HOST": os.environ.get("PGHOST", ""),
-            "PORT": os.environ.get("PGPORT", ""),
-        }
-    return {
-        "ENGINE": "django.db.backends.mysql",
-        "NAME": DATABASES["mariadb"],
-        "USER": os.environ.get("MYSQL_USER", "metronome"),
-        "PASSWORD": os.environ.get("MYSQL_PASSWORD", "metronome"),
-        "HOST": os.environ.get("MYSQL_HOST", "127.0.0.1"),
-        "PORT": os.environ.get("MYSQL_PORT", "3306"),
-        "OPTIONS": {"charset": "utf8mb4", "isolation_level": "read committed"},
-    }
+    return databases.database_settings(db, DATABASES[db])
 
 
 def fresh_database(db: str) -> None:
     """Drop and create the throwaway database, with the server's own client library."""
-    params = database_settings(db)
-    name = params["NAME"]
-    if db == "postgres":
-        import psycopg
-
-        with psycopg.connect(
-            dbname="postgres",
-            user=params["USER"],
-            host=params["HOST"] or None,
-            port=params["PORT"] or None,
-            autocommit=True,
-        ) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return
-    import MySQLdb
-
-    conn = MySQLdb.connect(
-        user=params["USER"],
-        password=params["PASSWORD"],
-        host=params["HOST"],
-        port=int(params["PORT"]),
-    )
-    try:
-        cursor = conn.cursor()
-        cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    finally:
-        conn.close()
+    databases.fresh_database(db, DATABASES[db])
 
 
 def configure(db: str) -> None:
-    import django
-    from django.conf import settings
-
-    settings.configure(
-        SECRET_KEY="benchmark-only-not-secret",
-        DEBUG=False,
+    databases.configure_django(
+        database_settings(db),
         ALLOWED_HOSTS=["testserver"],
-        USE_TZ=True,
-        TIME_ZONE="UTC",
-        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
         ROOT_URLCONF=__name__,
         INSTALLED_APPS=[
             "django.contrib.admin",
@@ -239,11 +179,9 @@ def configure(db: str) -> None:
                 },
             }
         ],
-        DATABASES={"default": database_settings(db)},
         STATIC_URL="/static/",
         PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
     )
-    django.setup()
     from django.contrib import admin
     from django.urls import path
 

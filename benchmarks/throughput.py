@@ -48,6 +48,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
 sys.path.insert(0, str(REPO))
 
+from benchmarks import databases  # noqa: E402
+
 PG_DATABASE = "metronome_bench"
 FULL_JOB_COUNTS = (2_000, 20_000)
 QUICK_JOB_COUNTS = (200,)
@@ -578,40 +580,15 @@ def available(module: str) -> bool:
         return False
 
 
-def pg_connect(dbname: str = "postgres", patience: float = 60.0) -> Any:
-    """Connect for administration, waiting out a server that is restarting."""
-    import psycopg
-
-    deadline = time.monotonic() + patience
-    while True:
-        try:
-            return psycopg.connect(dbname=dbname, autocommit=True, connect_timeout=5)
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1.0)
-
-
 def postgres_version() -> str | None:
     """The server's version, or None when PostgreSQL cannot be reached."""
     try:
-        with pg_connect(patience=5.0) as conn:
+        with databases.pg_connect(patience=5.0) as conn:
             row = conn.execute("SHOW server_version").fetchone()
             return str(row[0]) if row else "?"
     except Exception as exc:
         print(f"note: PostgreSQL not reachable ({type(exc).__name__}: {exc}); skipping it.")
         return None
-
-
-def fresh_postgres() -> None:
-    with pg_connect() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{PG_DATABASE}"')
-
-
-def drop_postgres() -> None:
-    with pg_connect() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
 
 
 def plan_runs(args: argparse.Namespace, dbs: list[str], systems: list[str]) -> list[Run]:
@@ -639,7 +616,7 @@ def execute(run: Run, args: argparse.Namespace, workdir: Path) -> None:
     run.log = str(log_file)
     if run.db == "postgres":
         try:
-            fresh_postgres()
+            databases.fresh_database("postgres", PG_DATABASE)
         except Exception as exc:
             run.result = {"status": "error", "error": f"creating the database: {exc}"}
             return
@@ -908,18 +885,6 @@ def load_average() -> str:
         return "?"
 
 
-def source_state() -> str:
-    """The commit measured, and whether the package had uncommitted changes."""
-
-    def git(*argv: str) -> str:
-        done = subprocess.run(["git", *argv], cwd=REPO, capture_output=True, text=True, check=False)
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    commit = git("rev-parse", "--short", "HEAD") or "no commit yet"
-    dirty = git("status", "--porcelain", "--", "src")
-    return f"{commit}{' + uncommitted changes in src/' if dirty else ''}"
-
-
 def machine_facts(pg_version: str | None, load_before: str) -> list[tuple[str, str]]:
     def version(dist: str) -> str:
         try:
@@ -956,7 +921,7 @@ def machine_facts(pg_version: str | None, load_before: str) -> list[tuple[str, s
         ("django-metronome", version("django-metronome")),
         ("SQLite", sqlite3.sqlite_version),
         ("PostgreSQL", pg_version or "not measured"),
-        ("django-metronome source", source_state()),
+        ("django-metronome source", databases.source_state()),
         (
             "Django `CONN_MAX_AGE`",
             os.environ.get("METRONOME_BENCH_CONN_MAX_AGE") or "0 (Django's default)",
@@ -1135,7 +1100,7 @@ def parent_main(args: argparse.Namespace) -> int:
     finally:
         if "postgres" in dbs:
             try:
-                drop_postgres()
+                databases.drop_database("postgres", PG_DATABASE)
             except Exception as exc:
                 print(f"note: could not drop {PG_DATABASE}: {exc}")
 
