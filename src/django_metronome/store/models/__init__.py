@@ -21,9 +21,12 @@ from .execution import (
     format_exception,
     format_traceback,
 )
+from .expectation import Expectation
 from .fields import AwareDateTimeField, JobIdField
+from .incident import Incident, IncidentKind
 from .job import DjangoJob, JobManager, JobQuerySet, JobSource, LiveJobManager
 from .node import SchedulerNode, SchedulerNodeQuerySet
+from .watch import WatchTurn
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -35,6 +38,9 @@ __all__ = [
     "DjangoJobExecution",
     "ExecutionQuerySet",
     "ExecutionStatus",
+    "Expectation",
+    "Incident",
+    "IncidentKind",
     "JobIdField",
     "JobManager",
     "JobQuerySet",
@@ -42,6 +48,7 @@ __all__ = [
     "LiveJobManager",
     "SchedulerNode",
     "SchedulerNodeQuerySet",
+    "WatchTurn",
     "format_exception",
     "format_traceback",
 ]
