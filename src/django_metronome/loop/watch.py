@@ -72,16 +72,10 @@ class Announcer:
 
 
 def send(changes: Changes) -> None:
-    """Send the signals of these changes here and now (receivers' errors are logged)."""
+    """Send the signals of these changes here and now (Django logs receivers' errors)."""
     for signal, group in ((incident_opened, changes.opened), (incident_resolved, changes.resolved)):
         for incident in group:
-            for receiver, result in signal.send_robust(sender=Incident, incident=incident):
-                if isinstance(result, Exception):
-                    logger.error(
-                        "Receiver %r of an incident signal raised.",
-                        receiver,
-                        exc_info=(type(result), result, result.__traceback__),
-                    )
+            signal.send_robust(sender=Incident, incident=incident)
 
 
 #: The process's announcer (started at the first announcement).
