@@ -18,6 +18,7 @@ from ..store.db import close_connection, utcnow
 from ..time.clock import clock
 from ..time.firing import FirePlan, plan_fires
 from ..time.triggers import next_fire_time, seek_function
+from ..time.wrappers import with_exclusions
 from .dispatch import runs_fires
 from .heart import sync_clock
 from .outcomes import MAX_BACKOFF
@@ -252,7 +253,7 @@ class CycleMixin(SchedulerParts):
     def _plan(self, job: Job, now: datetime) -> FirePlan:
         trigger = job.trigger
         grace = job.misfire_grace_time
-        return plan_fires(
+        plan = plan_fires(
             lambda previous, at: next_fire_time(trigger, previous, at),
             job.next_run_time,
             now,
@@ -262,3 +263,4 @@ class CycleMixin(SchedulerParts):
             max_catch_up=conf.MAX_CATCH_UP,
             seek=seek_function(trigger),
         )
+        return with_exclusions(plan, trigger, job.next_run_time)

@@ -38,6 +38,10 @@ INSERT_COLUMNS = (
     "manual",
 )
 
+#: Columns written only when a row of the batch has a value for them (most have none):
+#: a jittered fire's nominal time, a backfilled fire's mark.
+OPTIONAL_INSERT_COLUMNS = ("nominal_time", "backfilled")
+
 
 #: The statuses an outcome may overwrite: its own fire's, or a presumption of its death.
 OUTCOME_TARGETS = (
@@ -50,7 +54,7 @@ OUTCOME_TARGETS = (
 def insert_rows(using: str, entries: list[dict[str, Any]]) -> list[int]:
     connection = connections[using]
     meta = DjangoJobExecution._meta
-    fields = fields_named(INSERT_COLUMNS)
+    fields = fields_named(_insert_columns(entries))
     quote = connection.ops.quote_name
     if connection.vendor == "postgresql":
         return _insert_rows_unnest(connection, fields, entries)
@@ -66,7 +70,7 @@ def insert_rows(using: str, entries: list[dict[str, Any]]) -> list[int]:
         value if adapt is None or value is None else adapt(value)
         for entry in entries
         for name, adapt in adapters
-        for value in (entry[name],)
+        for value in (entry.get(name),)
     ]
     returning = connection.features.can_return_rows_from_bulk_insert
     if returning:
@@ -85,6 +89,16 @@ def insert_rows(using: str, entries: list[dict[str, Any]]) -> list[int]:
         ).values_list("pk", "job_id", "run_time")
     }
     return [found[(e["job_id"], e["run_time"])] for e in entries]
+
+
+def _insert_columns(entries: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The columns of a batch: the usual ones, and the optional ones some row fills."""
+    extra = tuple(
+        name
+        for name in OPTIONAL_INSERT_COLUMNS
+        if any(entry.get(name) is not None for entry in entries)
+    )
+    return INSERT_COLUMNS + extra
 
 
 def _columns(connection: Any, fields: list[Any], rows: list[list[Any]]) -> list[list[Any]]:
@@ -107,7 +121,7 @@ def _insert_rows_unnest(
 ) -> list[int]:
     meta = DjangoJobExecution._meta
     quote = connection.ops.quote_name
-    rows = [[entry[field.attname] for field in fields] for entry in entries]
+    rows = [[entry.get(field.attname) for field in fields] for entry in entries]
     # Only names and types from the model's own metadata are formatted in.
     sql = (
         f"INSERT INTO {quote(meta.db_table)} "  # noqa: S608

@@ -38,6 +38,9 @@ class FirePlan:
     next_run_time: datetime | None
     #: '' or a note about due fires not listed individually (see ``max_listed``).
     summary: str = ""
+    #: (fire time, why) of the fires a business-day calendar left out since the
+    #: previous due fire (:func:`django_metronome.time.wrappers.with_exclusions`).
+    excluded: tuple[tuple[datetime, str], ...] = ()
 
 
 def plan_fires(

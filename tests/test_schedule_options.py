@@ -1,0 +1,137 @@
+"""
+Jitter and business days through the store: add_job's options, the stored JSON, the ledger.
+
+Fires are claimed by hand (``claims.claim_due_fires``) with the clock as an
+argument, on every database of the test run.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import holidays
+import pytest
+
+import django_metronome
+from django_metronome.loop.declare import JobSpec
+from django_metronome.models import DjangoJob, DjangoJobExecution, ExecutionStatus
+from django_metronome.schedulers import BackgroundScheduler
+from django_metronome.store import claims
+from django_metronome.time.calendars import BusinessDays
+from django_metronome.time.jitter import JitteredTrigger
+from django_metronome.time.preview import next_fire_times
+from django_metronome.time.wrappers import with_exclusions
+from tests.claiming import plan_once, started_store
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SEOUL = ZoneInfo("Asia/Seoul")
+
+
+def plan(job, at):
+    """The scheduler loop's plan: the default one, with the business-day exclusions."""
+    return with_exclusions(plan_once(job, at), job.trigger, job.next_run_time)
+
+
+def claim(at: datetime):
+    return claims.claim_due_fires(
+        using="default",
+        node="node-a",
+        now=at,
+        limit=100,
+        declared=[],
+        load=started_store().load_rows,
+        plan=plan,
+    )
+
+
+def rows(job_id: str):
+    return list(
+        DjangoJobExecution.objects.filter(job_id=job_id)
+        .order_by("run_time")
+        .values_list("run_time", "nominal_time", "status", "reason")
+    )
+
+
+def test_jitter_is_stored_deterministic_and_the_ledger_keeps_both_times():
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    job = django_metronome.add_job(
+        "tests.testapp.jobs:noop",
+        "interval",
+        minutes=10,
+        start_date=start,
+        jitter=240,
+        id="jittered",
+    )
+    assert isinstance(job.trigger, JitteredTrigger)
+    row = DjangoJob.objects.get(id="jittered")
+    assert row.state["trigger"]["type"] == "jittered"
+    assert row.state["trigger"]["key"] == "jittered"
+    # Every process and every preview computes the same times.
+    again = BackgroundScheduler().build_job(
+        JobSpec.of(
+            "tests.testapp.jobs:noop",
+            "interval",
+            minutes=10,
+            start_date=start,
+            jitter=240,
+            id="jittered",
+        ),
+        declared=False,
+    )
+    now = datetime.now(UTC)
+    assert row.next_fire_times(5, now=now) == next_fire_times(again.trigger, 5, now)
+    fire = row.next_run_time
+    assert fire == job.next_run_time
+    nominal = job.trigger.nominal_of(fire)
+    assert timedelta(0) <= fire - nominal < timedelta(seconds=240)
+
+    claim(fire + timedelta(seconds=1))
+    ((run_time, nominal_time, status, _),) = rows("jittered")
+    assert status == ExecutionStatus.CLAIMED
+    assert run_time == fire
+    assert nominal_time == (nominal if nominal != fire else None)
+    assert (nominal - start) % timedelta(minutes=10) == timedelta(0)
+
+
+def test_holiday_fires_are_skipped_in_the_ledger_with_the_holidays_name():
+    # A schedule on Korean business days, claimed at its fire before a holiday.
+    korea = holidays.country_holidays("KR")
+    today = datetime.now(SEOUL).date()
+    # A business day whose next day is a holiday (not a weekend), within two years.
+    day = today - timedelta(days=400)
+    while not (day.weekday() < 4 and day not in korea and (day + timedelta(days=1)) in korea):
+        day += timedelta(days=1)
+    eight = datetime(day.year, day.month, day.day, 8, tzinfo=SEOUL)
+    job = django_metronome.add_job(
+        "tests.testapp.jobs:noop",
+        "cron",
+        hour=8,
+        timezone=SEOUL,
+        exclude=korea,
+        id="workdays",
+        next_run_time=eight,
+    )
+    assert isinstance(job.trigger, BusinessDays)
+    assert DjangoJob.objects.get(id="workdays").describe_schedule().endswith("on Korean business days")
+    claim(eight + timedelta(seconds=1))
+    found = rows("workdays")
+    assert found[0][:3] == (eight, None, ExecutionStatus.CLAIMED)
+    holiday = day + timedelta(days=1)
+    skipped = [r for r in found if r[2] == ExecutionStatus.SKIPPED]
+    assert skipped, found
+    assert skipped[0][0] == datetime(holiday.year, holiday.month, holiday.day, 8, tzinfo=SEOUL)
+    assert skipped[0][3] == f"Skipped: not a business day ({korea.get(holiday)})."
+    following = DjangoJob.objects.get(id="workdays").next_run_time.astimezone(SEOUL)
+    assert following.date() > holiday and following.date() not in korea
+
+
+def test_bad_options_are_refused_when_the_job_is_added():
+    with pytest.raises(ValueError, match="needs exclude="):
+        django_metronome.add_job("tests.testapp.jobs:noop", "cron", hour=8, on_excluded="next")
+    with pytest.raises(ValueError, match="Unknown business-day rule"):
+        django_metronome.add_job(
+            "tests.testapp.jobs:noop", "cron", hour=8, exclude=[date(2026, 1, 1)], on_excluded="x"
+        )
+    assert not DjangoJob.objects.exists()
