@@ -12,6 +12,10 @@ Settings (run by every ``manage.py check``):
 * ``django_metronome.E007``: ``DEAD_AFTER`` is not longer than two heartbeats.
 * ``django_metronome.E011``: ``METRONOME["CLOCK"]`` is neither ``"database"``
   nor ``"local"``.
+* ``django_metronome.E012``: ``METRONOME["METRICS_TOKEN"]`` is neither None
+  nor a non-empty string.
+* ``django_metronome.E013``: ``METRONOME["METRICS_ALLOWED_IPS"]`` is not a list
+  of IP addresses and networks.
 
 Job declarations (run by every ``manage.py check``, except during ``migrate``):
 
@@ -59,8 +63,10 @@ from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import DatabaseError, connections
+from django.utils.translation import gettext as _
 
 from .conf import DEFAULTS, conf
+from .observe.access import parse_networks
 from .store import nodes
 from .store.db import database_alias
 from .time.firing import MISFIRE_POLICIES
@@ -145,6 +151,7 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                 id="django_metronome.E011",
             )
         )
+    errors += _metrics_access_errors(raw)
     if not any(e.id == "django_metronome.E005" for e in errors):
         if conf.DEAD_AFTER <= 2 * conf.HEARTBEAT_INTERVAL:
             errors.append(
@@ -154,6 +161,54 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                     "presumed dead between two beats.",
                     hint="Raise DEAD_AFTER or lower HEARTBEAT_INTERVAL.",
                     id="django_metronome.E007",
+                )
+            )
+    return errors
+
+
+def _metrics_access_errors(raw: dict[str, Any]) -> list[CheckMessage]:
+    """Who may read the metrics (E012, E013)."""
+    errors: list[CheckMessage] = []
+    token = raw.get("METRICS_TOKEN")
+    if token is not None and (not isinstance(token, str) or not token.strip()):
+        errors.append(
+            Error(
+                _("METRONOME['METRICS_TOKEN'] must be a non-empty string, not %(value)r.")
+                % {"value": token},
+                hint=_(
+                    "Set it to a long random secret, read from the environment (`python -c "
+                    "'import secrets; print(secrets.token_urlsafe(32))'` makes one), or to None."
+                ),
+                id="django_metronome.E012",
+            )
+        )
+    allowed = raw.get("METRICS_ALLOWED_IPS", [])
+    if isinstance(allowed, str) or not isinstance(allowed, list | tuple):
+        errors.append(
+            Error(
+                _("METRONOME['METRICS_ALLOWED_IPS'] must be a list, not %(value)r.")
+                % {"value": allowed},
+                hint=_("List addresses or networks: ['127.0.0.1', '10.0.0.0/8']."),
+                id="django_metronome.E013",
+            )
+        )
+        return errors
+    for entry in allowed:
+        try:
+            parse_networks([entry])
+        except ValueError:
+            errors.append(
+                Error(
+                    _(
+                        "METRONOME['METRICS_ALLOWED_IPS'] has %(value)r, which is not an IP "
+                        "address or network."
+                    )
+                    % {"value": entry},
+                    hint=_(
+                        "Write an address ('192.0.2.7', '::1') or a network in CIDR notation "
+                        "('10.0.0.0/8'); host names are not resolved."
+                    ),
+                    id="django_metronome.E013",
                 )
             )
     return errors

@@ -66,6 +66,11 @@ DEFAULTS: dict[str, Any] = {
     # Seconds of clock offset between a scheduler process and the database beyond
     # which it is reported (log, dashboard, metronome health, system check W003).
     "MAX_CLOCK_OFFSET": 1.0,
+    # Who may read the metrics view (django_metronome.observe.views.metrics_view),
+    # besides logged-in staff users: the bearer of this token (None: nobody) ...
+    "METRICS_TOKEN": None,
+    # ... and clients at these addresses or networks ("10.0.0.0/8"), by REMOTE_ADDR.
+    "METRICS_ALLOWED_IPS": [],
     # Shortest interval an interval trigger may have, in seconds: each fire writes a
     # row to the run history, so a shorter one is refused when the job is added.
     "MIN_INTERVAL": 1.0,
@@ -184,6 +189,14 @@ class Settings:
     @property
     def START_IN_COMMANDS(self) -> list[str]:
         return list(self._get("START_IN_COMMANDS") or [])
+
+    @property
+    def METRICS_TOKEN(self) -> str | None:
+        return self._get("METRICS_TOKEN") or None
+
+    @property
+    def METRICS_ALLOWED_IPS(self) -> list[str]:
+        return list(self._get("METRICS_ALLOWED_IPS") or [])
 
     @property
     def CLOCK(self) -> str:

@@ -1,7 +1,8 @@
 """
 ``manage.py metronome``: look after the jobs and their run history from a shell.
 
-Subcommands: list, show, run, pause, resume, remove, history, prune, health.
+Subcommands: list, show, run, pause, resume, remove, history, prune, health,
+metrics.
 Each prints text for people, or JSON for programs with ``--json``. Exit codes:
 0 done (healthy), 1 failed (not healthy, unknown job, a run that did not
 succeed), 2 wrong arguments, 3 ``run --wait`` saw no outcome in time, 141 the
@@ -33,8 +34,8 @@ BROKEN_PIPE = 128 + 13
 class Command(BaseCommand):
     help = (
         "Look after django-metronome's jobs and their run history: list, show, run, pause, "
-        "resume, remove, history, prune, health. Add --json for output a program can read. "
-        "`manage.py metronome SUBCOMMAND --help` tells more."
+        "resume, remove, history, prune, health, metrics. Add --json for output a program can "
+        "read. `manage.py metronome SUBCOMMAND --help` tells more."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
