@@ -1,0 +1,69 @@
+"""OpenTelemetry spans per fire: the SDK's in-memory exporter on one line, absent on the other."""
+
+from __future__ import annotations
+
+import importlib.util
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from django_metronome.loop import integrations
+from django_metronome.schedulers import BackgroundScheduler
+from tests.conftest import wait_for
+from tests.testapp import jobs
+
+HAS_OTEL = importlib.util.find_spec("opentelemetry") is not None
+
+
+@pytest.mark.skipif(HAS_OTEL, reason="opentelemetry is installed on this line")
+def test_without_opentelemetry_nothing_happens(settings):
+    settings.METRONOME = {"TRACING": True}
+    assert integrations.active() == ()
+
+
+@pytest.fixture(scope="module")
+def exporter():
+    pytest.importorskip("opentelemetry.sdk")
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    trace.set_tracer_provider(provider)
+    return memory
+
+
+def test_tracing_can_be_turned_off(settings, exporter):
+    settings.METRONOME = {"TRACING": False}
+    assert integrations.active() == ()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_fire_is_a_span(exporter, settings):
+    from opentelemetry.trace import StatusCode
+
+    exporter.clear()
+    settings.METRONOME = {"TRACING": True}
+    scheduler = BackgroundScheduler(timezone=UTC)
+    soon = datetime.now(UTC) + timedelta(seconds=0.2)
+    scheduler.add_job(jobs.noop, "date", run_date=soon, id="ok")
+    scheduler.add_job(jobs.fail_loudly, "date", run_date=soon, id="fails")
+    scheduler.start()
+    try:
+        wait_for(lambda: len(exporter.get_finished_spans()) >= 2)
+    finally:
+        scheduler.shutdown(wait=True, timeout=5)
+    spans = {span.attributes["metronome.job_id"]: span for span in exporter.get_finished_spans()}
+    assert sorted(spans) == ["fails", "ok"]
+    ok, fails = spans["ok"], spans["fails"]
+    assert ok.name == "metronome.fire ok"
+    assert ok.attributes["metronome.outcome"] == "succeeded"
+    assert ok.attributes["metronome.run_time"] == soon.isoformat()
+    assert 0 <= ok.attributes["metronome.lateness_s"] < 30
+    assert ok.attributes["metronome.execution_id"] > 0
+    assert fails.attributes["metronome.outcome"] == "failed"
+    assert fails.status.status_code == StatusCode.ERROR
+    assert [event.name for event in fails.events] == ["exception"]
