@@ -132,3 +132,19 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"django_metronome": {"handlers": ["console"], "level": "WARNING"}},
 }
+
+# django.tasks (issue 14, tests/test_tasks*.py): Django's own framework on Django 6,
+# the django-tasks backport on 5.2; the database backend on the test database.
+from importlib.util import find_spec  # noqa: E402
+
+TASKS_FRAMEWORK = "django.tasks" if find_spec("django.tasks") else "django_tasks"
+INSTALLED_APPS += [
+    *(["django_tasks"] if TASKS_FRAMEWORK == "django_tasks" else []),
+    "django_tasks_db",
+    "tests.tasksapp",
+]
+TASKS = {
+    "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "reports"]},
+    "immediate": {"BACKEND": f"{TASKS_FRAMEWORK}.backends.immediate.ImmediateBackend"},
+    "brokerdown": {"BACKEND": "tests.tasksapp.backends.BrokerDownBackend"},
+}

@@ -17,7 +17,10 @@ third arrival only. Several are separated by commas.
 Points: ``claimed`` (claim committed, fires not started), ``started`` (a fire
 marked started, its job not called yet), ``finished`` (the job returned, its
 outcome not written), ``heartbeat`` (before a heartbeat's writes),
-``outcomes`` (before a batch of outcomes is written).
+``outcomes`` (before a batch of outcomes is written); for a ``django.tasks`` job,
+``enqueue`` (its fire marked started, the task not enqueued yet) and ``enqueued``
+(the task enqueued, the ledger not told yet: inside the transaction when the
+task backend shares the ledger's database).
 """
 
 from __future__ import annotations

@@ -60,11 +60,12 @@ from .executors import ThreadPoolExecutor
 from .heart import Heart
 from .outcomes import LedgerWriter
 from .run import RunMixin
+from .tasks import TaskFiresMixin
 
 logger = logging.getLogger("django_metronome.scheduler")
 
 
-class MetronomeSchedulerMixin(DeclaringMixin, CycleMixin, DispatchMixin, RunMixin):
+class MetronomeSchedulerMixin(DeclaringMixin, CycleMixin, DispatchMixin, TaskFiresMixin, RunMixin):
     """Our processing loop and job declarations, on top of an APScheduler scheduler."""
 
     #: Schedulers of this family record their own runs; register_events adds nothing.

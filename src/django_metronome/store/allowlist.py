@@ -45,6 +45,7 @@ from django.core.signals import setting_changed
 from ..conf import conf
 from ..exceptions import ForbiddenFunction
 from .models import DjangoJob, JobSource
+from .taskfires import as_task
 
 logger = logging.getLogger("django_metronome.jobstores")
 
@@ -149,6 +150,11 @@ def resolve(job_id: str, func_ref: str) -> Callable[..., Any]:
             raise ForbiddenFunction(
                 job_id, func_ref, f"{walked} is the module {target.__name__!r}, not a function"
             )
+    found = target
+    # A django.tasks Task is judged on its function (the allow-list rules are the same).
+    task = as_task(target)
+    if task is not None:
+        target = task.func
     if isinstance(target, _BUILTIN_TYPES) or inspect.isbuiltin(target):
         raise ForbiddenFunction(job_id, func_ref, "it is a builtin, not a function of yours")
     if not callable(target):
@@ -162,7 +168,7 @@ def resolve(job_id: str, func_ref: str) -> Callable[..., Any]:
             else f"a {type(target).__qualname__} object"
         )
         raise ForbiddenFunction(job_id, func_ref, f"it leads to {where}, defined elsewhere")
-    return target  # type: ignore[no-any-return]
+    return found  # type: ignore[no-any-return]
 
 
 def refusal(job_id: str, func_ref: str) -> str | None:
