@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.management import call_command
 from django.db import IntegrityError, connection, connections, transaction
 
 from django_metronome.alerts import evaluate, expect
@@ -258,3 +260,20 @@ def test_concurrent_turns_and_openings_let_one_through():
     assert sorted(turns) == [False] * 7 + [True]
     assert sorted(opened) == [False] * 7 + [True]
     assert Incident.objects.count() == 1
+
+
+# --- manage.py metronome watch ---------------------------------------------------------
+
+
+def test_the_watch_command_evaluates_notifies_and_lists(settings, heard, capsys):
+    settings.METRONOME = {"EXPECT_SCHEDULER": True}
+    call_command("metronome", "watch", "--json")
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["opened"]) == 1 and data["resolved"] == []
+    [incident] = data["open"]
+    assert (incident["job_id"], incident["kind"]) == (None, "no_scheduler")
+    assert heard == [("opened", "", IncidentKind.NO_SCHEDULER)]
+    call_command("metronome", "watch")
+    out = capsys.readouterr().out
+    assert "Opened 0 incident(s), resolved 0." in out
+    assert "no scheduler alive: No scheduler process has sent a heartbeat" in out
