@@ -3,9 +3,8 @@ Sentry cron check-ins: each fire checks in (in progress), then ok or error.
 
 Only when sentry-sdk is installed, its client initialised (``sentry_sdk.init``)
 and ``SENTRY_CRONS`` is True (every job) or lists the job's id. The monitor's
-slug is the job id, slugified and cut to 50 characters; Sentry creates the
-monitor at its first check-in when its settings allow, or it is created in
-Sentry beforehand with that slug.
+slug is the job id, slugified and cut to 50 characters: create the monitor in
+Sentry with that slug (no monitor configuration is sent).
 """
 
 from __future__ import annotations
