@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .api import add_job as add_job
+    from .api import backfill as backfill
     from .loop.flavours import BackgroundScheduler
 
     scheduler: BackgroundScheduler
@@ -24,4 +25,8 @@ def __getattr__(name: str) -> Any:
         from .api import add_job
 
         return add_job
+    if name == "backfill":
+        from .api import backfill
+
+        return backfill
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

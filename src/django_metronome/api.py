@@ -16,15 +16,17 @@ database at once, and whichever scheduler process is running picks it up::
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from apscheduler.job import Job
 
 from .loop.declare import JobSpec
 from .loop.flavours import BackgroundScheduler
+from .store.backfill import BackfillResult
 from .store.jobstore import DjangoJobStore
 
-__all__ = ["add_job"]
+__all__ = ["add_job", "backfill"]
 
 
 def add_job(
@@ -56,3 +58,32 @@ def add_job(
     store.start(builder, "default")
     builder.store_job(job, "default", spec.replace_existing)
     return job
+
+
+def backfill(
+    job_id: str,
+    start: datetime,
+    end: datetime,
+    *,
+    dry_run: bool = False,
+    requested_by: str = "",
+    database: str | None = None,
+) -> BackfillResult:
+    """
+    Run every fire of job ``job_id`` from ``start`` to ``end``, as if the scheduler had been up.
+
+    Each fire becomes a pending ledger row with its scheduled time, marked
+    backfilled, which the scheduler processes run oldest first; a fire that
+    already has a row is not run again. At most
+    :data:`~django_metronome.store.backfill.MAX_BACKFILL` fires, ``end`` not
+    in the future. See :func:`django_metronome.store.backfill.backfill`.
+    Raise ``DjangoJob.DoesNotExist`` for an unknown job.
+    """
+    from .store import backfill as backfills
+    from .store.models import DjangoJob
+
+    using = database or "default"
+    job = DjangoJob.objects.using(using).get(pk=job_id)
+    return backfills.backfill(
+        job, start, end, dry_run=dry_run, requested_by=requested_by, using=using
+    )

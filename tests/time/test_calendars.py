@@ -143,9 +143,9 @@ def test_holiday_fires_are_listed_for_the_ledger_with_their_names():
     plan = with_exclusions(FirePlan((previous,), (), (), following), trigger, previous)
     # Weekends are outside the schedule, not exceptions to it: only holidays are listed.
     assert plan.excluded == (
-        (at8(date(2026, 9, 24)), "The day preceding Chuseok"),
-        (at8(date(2026, 9, 25)), "Chuseok"),
-        (at8(date(2026, 9, 26)), "The second day of Chuseok"),
+        (at8(date(2026, 9, 24)), "Skipped: not a business day (The day preceding Chuseok)."),
+        (at8(date(2026, 9, 25)), "Skipped: not a business day (Chuseok)."),
+        (at8(date(2026, 9, 26)), "Skipped: not a business day (The second day of Chuseok)."),
     )
     assert describe_trigger(trigger).endswith("on Korean business days, up to 60 s later")
 

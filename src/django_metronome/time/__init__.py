@@ -14,9 +14,10 @@ process's clock against the database's (:mod:`.clock`).
 
 from __future__ import annotations
 
-# CrontabTrigger, BusinessDays and JitteredTrigger register their JSON codecs
+# CrontabTrigger, BusinessDays, Limits and JitteredTrigger register their JSON codecs
 # when their modules are imported: import them with the package, so that any
 # process can load a stored job that uses them.
 from . import calendars as _calendars  # noqa: F401
 from . import jitter as _jitter  # noqa: F401
+from . import limits as _limits  # noqa: F401
 from . import triggers as _triggers  # noqa: F401

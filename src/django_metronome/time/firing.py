@@ -38,8 +38,10 @@ class FirePlan:
     next_run_time: datetime | None
     #: '' or a note about due fires not listed individually (see ``max_listed``).
     summary: str = ""
-    #: (fire time, why) of the fires a business-day calendar left out since the
-    #: previous due fire (:func:`django_metronome.time.wrappers.with_exclusions`).
+    #: (fire time, reason) of fires to write to the ledger as skipped besides the
+    #: plan's own: holidays a business-day calendar left out since the previous due
+    #: fire (:func:`django_metronome.time.wrappers.with_exclusions`), fires beyond
+    #: ``max_runs``.
     excluded: tuple[tuple[datetime, str], ...] = ()
 
 

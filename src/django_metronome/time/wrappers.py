@@ -1,5 +1,5 @@
 """
-The schedule options that wrap a job's trigger: business days, then deterministic jitter.
+The schedule options that wrap a job's trigger: business days, limits, deterministic jitter.
 
 ``add_job(..., exclude=..., on_excluded=..., jitter=...)`` builds its trigger
 as usual, then :func:`wrap_trigger` puts it in a
@@ -22,14 +22,27 @@ from apscheduler.triggers.base import BaseTrigger
 from .calendars import BusinessDays, business_days
 from .firing import FirePlan
 from .jitter import JitteredTrigger, with_deterministic_jitter
+from .limits import Limits
 
 __all__ = ["with_exclusions", "wrap_trigger"]
 
 
 def wrap_trigger(
-    trigger: BaseTrigger, *, key: str, exclude: Any = None, on_excluded: str | None = None
+    trigger: BaseTrigger,
+    *,
+    key: str,
+    exclude: Any = None,
+    on_excluded: str | None = None,
+    start_date: datetime | None = None,
+    end_date: datetime | None = None,
+    max_runs: int | None = None,
 ) -> BaseTrigger:
-    """Return ``trigger`` with its business days and deterministic jitter; see the module."""
+    """
+    Return ``trigger`` with its business days, window, run limit and deterministic jitter.
+
+    ``start_date``/``end_date`` are for triggers that do not take them
+    themselves (crontab strings, date, and/or); see the module.
+    """
     jittered = with_deterministic_jitter(trigger, key)
     inner = jittered.trigger if isinstance(jittered, JitteredTrigger) else jittered
     if exclude is not None:
@@ -44,6 +57,8 @@ def wrap_trigger(
             f"on_excluded={on_excluded!r} needs exclude= (the dates or holiday calendar to "
             "leave out), for example exclude=holidays.country_holidays('KR')."
         )
+    if start_date is not None or end_date is not None or max_runs is not None:
+        inner = Limits(inner, start_date=start_date, end_date=end_date, max_runs=max_runs)
     if isinstance(jittered, JitteredTrigger):
         return JitteredTrigger(inner, jittered.jitter_seconds, key)
     return inner
@@ -65,4 +80,5 @@ def with_exclusions(plan: FirePlan, trigger: BaseTrigger, previous: datetime) ->
     excluded = inner.excluded_fires(previous, until)
     if not excluded:
         return plan
-    return replace(plan, excluded=tuple(excluded))
+    reasons = tuple((fire, f"Skipped: not a business day ({why}).") for fire, why in excluded)
+    return replace(plan, excluded=plan.excluded + reasons)

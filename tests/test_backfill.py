@@ -1,0 +1,164 @@
+"""
+Backfill: every fire of a job in a past range, once, marked backfilled, run oldest first.
+
+The API and the command write pending ledger rows; the pending claim (by hand,
+with the clock as an argument) runs them; two real processes backfilling the
+same range at once write each fire once (PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+import django_metronome
+from django_metronome.models import DjangoJob, DjangoJobExecution, ExecutionStatus
+from django_metronome.store import pending
+from django_metronome.store.backfill import MAX_BACKFILL, BackfillRefused
+from tests.claiming import started_store
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def minutely(job_id: str = "minutely", **options) -> datetime:
+    """A job firing each minute since two days ago (its next run time in the future)."""
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=2)
+    django_metronome.add_job(
+        "tests.testapp.jobs:noop",
+        "interval",
+        minutes=1,
+        start_date=start,
+        id=job_id,
+        **options,
+    )
+    return start
+
+
+def ledger(job_id: str = "minutely"):
+    return list(
+        DjangoJobExecution.objects.filter(job_id=job_id)
+        .order_by("run_time")
+        .values_list("run_time", "status", "backfilled")
+    )
+
+
+def test_a_backfill_writes_each_fire_once_marked_and_pending():
+    start = minutely()
+    result = django_metronome.backfill("minutely", start, start + timedelta(minutes=4))
+    expected = [start + timedelta(minutes=n) for n in range(5)]
+    assert result.fires == expected and result.written == expected and result.recorded == []
+    assert ledger() == [(fire, ExecutionStatus.PENDING, True) for fire in expected]
+    # Again, over a wider range: the fires already in the ledger are not written twice.
+    again = django_metronome.backfill("minutely", start, start + timedelta(minutes=6))
+    assert again.recorded == expected
+    assert again.written == [start + timedelta(minutes=5), start + timedelta(minutes=6)]
+    assert len(ledger()) == 7
+
+
+def test_a_dry_run_writes_nothing_and_the_limits_are_refused_clearly():
+    start = minutely()
+    dry = django_metronome.backfill("minutely", start, start + timedelta(minutes=2), dry_run=True)
+    assert len(dry.fires) == 3 and dry.written == [] and ledger() == []
+    with pytest.raises(BackfillRefused, match=f"More than {MAX_BACKFILL} fires"):
+        django_metronome.backfill("minutely", start, start + timedelta(days=1))
+    with pytest.raises(BackfillRefused, match="ends in the future"):
+        django_metronome.backfill("minutely", start, datetime.now(UTC) + timedelta(hours=1))
+    with pytest.raises(BackfillRefused, match="swap --from and --to"):
+        django_metronome.backfill("minutely", start, start - timedelta(minutes=1))
+    assert ledger() == []
+
+
+def test_backfilled_fires_wait_their_turn_oldest_first():
+    start = minutely()
+    django_metronome.backfill("minutely", start, start + timedelta(minutes=2))
+    now = datetime.now(UTC)
+
+    def take():
+        return pending.claim_manual_fires(
+            using="default",
+            node="node-a",
+            now=now,
+            limit=10,
+            declared=[],
+            load=started_store().load_rows,
+        )
+
+    batch = take()
+    assert [fire.run_time for claimed in batch.claimed for fire in claimed.fires] == [start]
+    assert batch.skipped == []  # max_instances=1: the others wait, they are not skipped
+    statuses = [status for _, status, _ in ledger()]
+    assert statuses == [ExecutionStatus.CLAIMED, ExecutionStatus.PENDING, ExecutionStatus.PENDING]
+
+
+def test_the_command_lists_the_fires_and_refuses_too_many():
+    start = minutely()
+    out = io.StringIO()
+    call_command(
+        "metronome",
+        "backfill",
+        "minutely",
+        "--from",
+        start.isoformat(),
+        "--to",
+        (start + timedelta(minutes=1)).isoformat(),
+        "--dry-run",
+        stdout=out,
+    )
+    text = out.getvalue()
+    assert "Dry run: 2 of these 2 fires of job 'minutely' would run." in text
+    assert ledger() == []
+    call_command(
+        "metronome",
+        "backfill",
+        "minutely",
+        "--from",
+        start.isoformat(),
+        "--to",
+        (start + timedelta(minutes=1)).isoformat(),
+        stdout=out,
+    )
+    assert "2 fire(s) wait for a scheduler process" in out.getvalue()
+    with pytest.raises(CommandError, match="backfill a shorter range"):
+        call_command(
+            "metronome",
+            "backfill",
+            "minutely",
+            "--from",
+            start.isoformat(),
+            "--to",
+            (start + timedelta(days=1)).isoformat(),
+            stdout=out,
+        )
+
+
+@pytest.mark.slow
+def test_two_processes_backfilling_at_once_write_each_fire_once(processes):
+    if connection.vendor != "postgresql":
+        pytest.skip("two real processes at once: PostgreSQL (the guarantee is the unique key)")
+    start = minutely()
+    end = start + timedelta(minutes=119)
+    command = [
+        "-m",
+        "django",
+        "metronome",
+        "backfill",
+        "minutely",
+        "--from",
+        start.isoformat(),
+        "--to",
+        end.isoformat(),
+        "--settings=tests.settings_procs",
+    ]
+    first, second = processes.start(command), processes.start(command)
+    assert first.wait(timeout=60) == 0 and second.wait(timeout=60) == 0, processes.logs()
+    rows = ledger()
+    assert len(rows) == 120 == len({run_time for run_time, _, _ in rows})
+    assert all(backfilled for _, _, backfilled in rows)
+    assert DjangoJob.objects.filter(id="minutely").exists()
+    print(processes.logs(), file=sys.stderr)
