@@ -7,6 +7,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import django
 import pytest
 from django.core import mail
 
@@ -22,6 +23,17 @@ from tests.testapp import jobs
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
+#: Django 6.0 takes addresses; 5.2 wants (name, address) pairs, which 6.x deprecates.
+ADMINS = ["ops@example.com"] if django.VERSION >= (6,) else [("Ops", "ops@example.com")]
+
+
+@pytest.fixture(autouse=True)
+def mailers(settings):
+    """Django 6.1 wants MAILERS configured (a warning, an error here, without)."""
+    if django.VERSION >= (6, 1):
+        settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+
+
 def incident(**kwargs) -> Incident:
     fields = {"pk": 3, "job_id": "report", "kind": IncidentKind.OVERDUE, "opened_at": NOW}
     fields.update(kwargs)
@@ -29,7 +41,7 @@ def incident(**kwargs) -> Incident:
 
 
 def test_mail_admins_once_per_opening_and_resolution(settings):
-    settings.ADMINS = [("Ops", "ops@example.com")]
+    settings.ADMINS = ADMINS
     settings.METRONOME = {"NOTIFIERS": ["mail_admins"]}
     changes = Changes(opened=[incident()], resolved=[incident(pk=2, resolved_at=NOW)])
     watch.send(changes)
@@ -54,7 +66,7 @@ def test_logging_is_the_default_notifier(caplog):
 
 
 def test_a_failing_notifier_or_receiver_does_not_stop_the_others(settings, caplog):
-    settings.ADMINS = [("Ops", "ops@example.com")]
+    settings.ADMINS = ADMINS
     settings.METRONOME = {"NOTIFIERS": ["webhook", "nope", "mail_admins"]}  # webhook without URL
 
     def broken(sender, incident, **kwargs):

@@ -62,7 +62,7 @@ def _mail(incident: Incident, opened: bool) -> None:
             "opened": incident.opened_at.isoformat(),
             "resolved": resolved,
         }
-    mail_admins(subject, body, fail_silently=False)
+    mail_admins(subject, body)
 
 
 def _webhook(incident: Incident, opened: bool) -> None:
