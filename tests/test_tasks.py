@@ -294,3 +294,72 @@ def test_the_enqueue_and_the_ledger_write_commit_together_on_the_database_backen
     assert db_results().count() == 0
     execution.refresh_from_db()
     assert (execution.status, execution.task_result_id) == (ExecutionStatus.RUNNING, None)
+
+
+def test_the_admin_shows_where_a_fire_went(make_scheduler, admin_client):
+    scheduler = make_scheduler()
+    scheduler.start()
+    scheduler.add_job(tasks.record, "date", run_date=datetime.now(UTC), id="shown")
+    (row,) = settled("shown")
+    plain = DjangoJobExecution.objects.create(
+        job_id="plain", run_time=datetime.now(UTC), status=ExecutionStatus.SUCCEEDED
+    )
+
+    page = admin_client.get(f"/admin/django_metronome/djangojobexecution/{row.pk}/change/")
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert row.task_result_id in text
+    assert "task backend" in text.lower() and "task queue" in text.lower()
+    assert "metronome-enqueued" in text
+    other = admin_client.get(f"/admin/django_metronome/djangojobexecution/{plain.pk}/change/")
+    assert "task backend" not in other.content.decode().lower()
+
+
+def test_the_check_reports_stored_overrides_that_settings_tasks_lost(settings):
+    from django_metronome.checks import check_database
+
+    django_metronome.add_job(
+        "tests.tasksapp.tasks:record",
+        "date",
+        run_date=datetime.now(UTC) + timedelta(days=1),
+        id="to-reports",
+        task_options={"queue_name": "reports"},
+    )
+    django_metronome.add_job(
+        "tests.tasksapp.tasks:at_once",
+        "date",
+        run_date=datetime.now(UTC) + timedelta(days=1),
+        id="on-immediate",
+        task_options={"backend": "immediate"},
+    )
+    assert [e.id for e in check_database(databases=[connection.alias])] == []
+
+    tasks_settings = dict(settings.TASKS)
+    tasks_settings["default"] = {**tasks_settings["default"], "QUEUES": ["default"]}
+    del tasks_settings["immediate"]
+    settings.TASKS = tasks_settings
+
+    errors = check_database(databases=[connection.alias])
+    assert sorted(e.id for e in errors) == ["django_metronome.E020", "django_metronome.E021"]
+    by_id = {e.id: e.msg for e in errors}
+    assert "'on-immediate'" in by_id["django_metronome.E020"]
+    assert "'immediate'" in by_id["django_metronome.E020"]
+    assert "'reports'" in by_id["django_metronome.E021"]
+
+
+def test_run_now_from_the_command_line_enqueues_and_says_where(make_scheduler):
+    from django.core.management.base import CommandError
+
+    scheduler = make_scheduler()
+    scheduler.start()
+    scheduler.add_job(tasks.record, "interval", hours=1, id="hourly-task")
+
+    with pytest.raises(CommandError) as caught:
+        call_command("metronome", "run", "hourly-task", "--wait", "--timeout", "1", stdout=None)
+    (run,) = DjangoJobExecution.objects.filter(job_id="hourly-task", manual=True)
+    assert run.status == ExecutionStatus.ENQUEUED
+    assert f"as task {run.task_result_id}, and is enqueued in its task queue" in str(caught.value)
+
+    run_worker()
+    run.refresh_from_db()
+    assert run.status == ExecutionStatus.SUCCEEDED

@@ -170,3 +170,53 @@ def test_schedulers_and_workers_run_every_fire_exactly_once(processes):
     assert min(row.run_time for row in rows if row.job_id == "tick") >= ticks_from - timedelta(
         seconds=1
     )
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="one database is enough for the worker's kill (the scheduler's kills run on each)",
+)
+def test_a_worker_killed_mid_task_leaves_the_fire_running_on_it_and_no_scheduler_interrupts_it(
+    processes, tmp_path
+):
+    from django_metronome.store import taskfires
+
+    victim_scheduler = scheduler(processes)
+    victim_worker = worker(processes)
+    live(1)
+    marker = tmp_path / "holding"
+    django_metronome.add_job(
+        "tests.tasksapp.tasks:hold",
+        "date",
+        run_date=datetime.now(UTC),
+        id="held",
+        args=[str(marker)],
+    )
+    wait_for(marker.exists, timeout=60)
+    row = wait_for(
+        lambda: DjangoJobExecution.objects.filter(
+            job_id="held", status=ExecutionStatus.RUNNING, task_worker__isnull=False
+        ).first(),
+        timeout=30,
+    )
+    victim_worker.send_signal(signal.SIGKILL)
+    victim_scheduler.send_signal(signal.SIGKILL)
+    node = row.node
+    # A survivor presumes the scheduler dead: it interrupts what that process ran
+    # itself, not the fire that a task worker runs.
+    scheduler(processes)
+    wait_for(
+        lambda: (
+            SchedulerNode.objects.filter(pk=node, stopped_at__isnull=False).exists()
+            or not SchedulerNode.objects.filter(pk=node).exists()
+        ),
+        timeout=60,
+    )
+    row.refresh_from_db()
+    assert row.status == ExecutionStatus.RUNNING
+    assert row.task_worker and row.task_result_id
+    assert db_results().get(id=row.task_result_id).status == "RUNNING"
+    later = datetime.now(UTC) + timedelta(hours=1)
+    assert taskfires.reconcile(connection.alias, later, older_than=timedelta(minutes=5)) == 0
+    row.refresh_from_db()
+    assert row.status == ExecutionStatus.RUNNING

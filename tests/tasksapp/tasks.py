@@ -53,3 +53,15 @@ def plain(label: str = "") -> None:
     from .models import TaskRun
 
     TaskRun.objects.create(label=f"plain:{label}")
+
+
+@task()
+def hold(marker: str) -> None:
+    """Create ``marker`` and wait until the test removes it (or kills the worker)."""
+    import time
+    from pathlib import Path
+
+    path = Path(marker)
+    path.write_text("running")
+    while path.exists():
+        time.sleep(0.02)
