@@ -599,7 +599,7 @@ def test_staff_without_permissions_see_pages_but_no_buttons(seoul_job):
 @pytest.mark.parametrize(
     ("codename", "buttons", "actions"),
     [
-        ("run_djangojob", {"run"}, {"run_now"}),
+        ("run_djangojob", {"run"}, {"run_now", "backfill"}),
         ("pause_djangojob", {"pause", "pause_until"}, {"pause", "pause_until"}),
         ("resume_djangojob", set(), {"resume"}),
         ("delete_djangojob", set(), {"delete_selected"}),

@@ -162,3 +162,57 @@ def test_two_processes_backfilling_at_once_write_each_fire_once(processes):
     assert all(backfilled for _, _, backfilled in rows)
     assert DjangoJob.objects.filter(id="minutely").exists()
     print(processes.logs(), file=sys.stderr)
+
+
+# --- the admin's action: a range, the list of its fires, then the backfill -----------------
+
+JOBS_URL = "/admin/django_metronome/djangojob/"
+
+
+def test_the_admin_lists_the_fires_before_it_backfills(admin_client):
+    start = minutely()
+    local = start.replace(tzinfo=None)  # read in the job's zone, UTC here
+    form = {
+        "action": "backfill",
+        "_selected_action": ["minutely"],
+        "index": "0",
+        "start": local.isoformat(sep=" "),
+        "end": (local + timedelta(minutes=2)).isoformat(sep=" "),
+    }
+    page = admin_client.post(JOBS_URL, form)  # the range form, nothing listed yet
+    assert page.status_code == 200 and "backfill_step" in page.content.decode()
+    listed = admin_client.post(JOBS_URL, {**form, "backfill_step": "preview"})
+    body = listed.content.decode()
+    assert "3 fires will run" in body and ledger() == []
+    # Applying a range other than the one listed lists it again, writing nothing.
+    changed = {**form, "end": (local + timedelta(minutes=3)).isoformat(sep=" ")}
+    relisted = admin_client.post(
+        JOBS_URL,
+        {**changed, "backfill_step": "apply", "listed_range": listed.context["listed_range"]},
+    )
+    assert "4 fires will run" in relisted.content.decode() and ledger() == []
+    done = admin_client.post(
+        JOBS_URL,
+        {**form, "backfill_step": "apply", "listed_range": listed.context["listed_range"]},
+        follow=True,
+    )
+    assert any("3 fires wait for a scheduler process" in str(m) for m in done.context["messages"])
+    assert [status for _, status, _ in ledger()] == [ExecutionStatus.PENDING] * 3
+
+
+def test_the_admin_refuses_a_range_beyond_the_maximum(admin_client):
+    start = minutely()
+    local = start.replace(tzinfo=None)  # read in the job's zone, UTC here
+    response = admin_client.post(
+        JOBS_URL,
+        {
+            "action": "backfill",
+            "_selected_action": ["minutely"],
+            "index": "0",
+            "start": local.isoformat(sep=" "),
+            "end": (local + timedelta(days=1)).isoformat(sep=" "),
+            "backfill_step": "preview",
+        },
+    )
+    assert "backfill a shorter range" in response.content.decode()
+    assert ledger() == []
