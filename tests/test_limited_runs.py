@@ -156,3 +156,26 @@ def test_max_runs_ends_the_job_after_that_many_successes_and_keeps_it():
     )
     assert statuses == ["succeeded", "failed", "succeeded", "skipped"]
     assert claim(at + timedelta(minutes=5)).fire_count == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_job_page_shows_the_catch_up_window_and_the_run_limit(admin_client):
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    django_metronome.add_job(
+        "tests.testapp.jobs:noop",
+        "interval",
+        minutes=1,
+        start_date=start,
+        next_run_time=start,
+        max_runs=1,
+        misfire_grace_time=5,
+        misfire_policy="skip",
+        id="once-only",
+    )
+    # Claimed with the tests' plan (60 s grace): the three oldest fires are missed.
+    at = start + timedelta(minutes=3, seconds=30)
+    assert claim(at).fire_count == 1
+    body = admin_client.get("/admin/django_metronome/djangojob/once-only/change/").content.decode()
+    assert "5 s · 3 fires dropped as missed" in body
+    assert "catch-up window (misfire_grace_time)" in body.lower()
+    assert "0 of 1 successful run" in body
