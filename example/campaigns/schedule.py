@@ -31,13 +31,18 @@ from functools import cache
 from apscheduler.job import Job
 from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.triggers.date import DateTrigger
+from django.conf import settings
 from django.utils import timezone
 
 from django_metronome.jobstores import DjangoJobStore
+from django_metronome.serialization import MetronomeJob
 
 from .models import Campaign
 
 FUNCTION = "campaigns.tasks:close_campaign"
+#: In the worker mode (settings.EXAMPLE_WORKERS), the same work as a django.tasks task:
+#: each end is enqueued by a scheduler and run by a task worker.
+TASK = "campaigns.queued:close_campaign"
 
 
 @cache
@@ -52,10 +57,12 @@ def _end_job(campaign: Campaign) -> Job:
     run_date = timezone.localtime(campaign.end_date)  # shown in the project's zone
     # APScheduler's Job, made without a scheduler: it only needs one to convert a
     # naive next_run_time, and ours is aware, so it is set after construction.
-    job = Job(
+    workers = getattr(settings, "EXAMPLE_WORKERS", False)
+    # The worker mode's target is a Task, which only django-metronome's Job class takes.
+    job = (MetronomeJob if workers else Job)(
         None,
         id=campaign.end_job_id,
-        func=FUNCTION,
+        func=TASK if workers else FUNCTION,
         trigger=DateTrigger(run_date=run_date),
         args=[campaign.pk],
         kwargs={},

@@ -8,6 +8,9 @@ Two environment variables matter:
   in their web workers. It is off by default so that ``migrate`` and other commands do
   not start one: ``SCHEDULER_DEFAULT=1 python manage.py runserver``.
 * ``EXAMPLE_DATABASE`` is the SQLite file (default: ``db.sqlite3`` beside manage.py).
+* ``EXAMPLE_WORKERS=1`` is the worker mode (docs/tasks.md): each campaign's end is a
+  ``django.tasks`` task (``campaigns/queued.py``), which the schedulers enqueue and
+  django-tasks-db's worker runs (``python manage.py db_worker``).
 """
 
 import os
@@ -67,6 +70,18 @@ DATABASES = {
 }
 
 STATIC_URL = "/static/"
+
+# The worker mode: campaign ends are enqueued into django-tasks-db (same database),
+# and run by its worker. On Django 5.2 the framework is the django-tasks backport.
+EXAMPLE_WORKERS = os.environ.get("EXAMPLE_WORKERS", "") in ("1", "true", "True")
+if EXAMPLE_WORKERS:
+    from importlib.util import find_spec
+
+    INSTALLED_APPS += [
+        *([] if find_spec("django.tasks") else ["django_tasks"]),
+        "django_tasks_db",
+    ]
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 # Start the reference usage's scheduler in AppConfig.ready() (see campaigns/apps.py).
 SCHEDULER_DEFAULT = os.environ.get("SCHEDULER_DEFAULT", "") in ("1", "true", "True")
