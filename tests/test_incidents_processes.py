@@ -40,6 +40,8 @@ def test_one_incident_across_three_schedulers_and_its_resolution(processes, tmp_
             processes.start(
                 ["-m", "django", "runscheduler", "--settings=tests.settings_alerts"],
                 METRONOME_ALERT_WEBHOOK=receiver.url,
+                no_proxy="127.0.0.1",
+                NO_PROXY="127.0.0.1",
             )
         wait_for(lambda: "incident.opened" in events(receiver), timeout=30)
         # Several more turns of the watch, by whichever process: still one incident, one POST.

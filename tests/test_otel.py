@@ -53,10 +53,14 @@ def test_each_fire_is_a_span(exporter, settings):
     scheduler.add_job(jobs.fail_loudly, "date", run_date=soon, id="fails")
     scheduler.start()
     try:
-        wait_for(lambda: len(exporter.get_finished_spans()) >= 2)
+        wait_for(lambda: len([s for s in exporter.get_finished_spans() if "fire" in s.name]) >= 2)
     finally:
         scheduler.shutdown(wait=True, timeout=5)
-    spans = {span.attributes["metronome.job_id"]: span for span in exporter.get_finished_spans()}
+    spans = {
+        span.attributes["metronome.job_id"]: span
+        for span in exporter.get_finished_spans()
+        if span.name.startswith("metronome.fire")
+    }
     assert sorted(spans) == ["fails", "ok"]
     ok, fails = spans["ok"], spans["fails"]
     assert ok.name == "metronome.fire ok"
@@ -67,3 +71,14 @@ def test_each_fire_is_a_span(exporter, settings):
     assert fails.attributes["metronome.outcome"] == "failed"
     assert fails.status.status_code == StatusCode.ERROR
     assert [event.name for event in fails.events] == ["exception"]
+    # Each fire's span links to the span of the claim that took it.
+    claims = {
+        span.context.span_id: span
+        for span in exporter.get_finished_spans()
+        if span.name == "metronome.claim"
+    }
+    for span in (ok, fails):
+        [link] = span.links
+        claim = claims[link.context.span_id]
+        assert claim.attributes["metronome.node"] == scheduler.identity
+        assert claim.attributes["metronome.fires"] >= 1

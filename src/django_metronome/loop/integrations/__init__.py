@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ...conf import conf
-from ...store.claims import Fire
+from ...store.claims import ClaimBatch, Fire
 
 logger = logging.getLogger("django_metronome.scheduler")
 
@@ -44,6 +44,18 @@ def active() -> tuple[FireWatcher, ...]:
         if tracing is not None:
             watchers.append(tracing)
     return tuple(watchers)
+
+
+def claimed_all(watchers: tuple[FireWatcher, ...], node: str, batch: ClaimBatch) -> None:
+    """Tell the integrations that care (tracing) of a claim, after its commit."""
+    for watcher in watchers:
+        claimed = getattr(watcher, "claimed", None)
+        if claimed is None:
+            continue
+        try:
+            claimed(node, batch)
+        except Exception:
+            logger.exception("The %s integration failed at a claim.", type(watcher).__name__)
 
 
 def begin_all(

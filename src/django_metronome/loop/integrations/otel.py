@@ -1,5 +1,7 @@
 """
-OpenTelemetry: each fire is a span, ``metronome.fire <job id>``.
+OpenTelemetry: each fire is a span, ``metronome.fire <job id>``, linked to
+the span of the claim that took it (``metronome.claim``: the claiming process,
+how many jobs and fires; recorded when the claim has committed).
 
 Only when opentelemetry-api is installed (and ``TRACING`` is on); without an
 SDK configured the API's spans cost next to nothing. The span is current while
@@ -16,11 +18,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ...store.claims import Fire
+from ...store.claims import ClaimBatch, Fire
+
+#: Claims whose span a fire not started yet will link to, at most (a bound for fires
+#: that never start here: handed back after a crash).
+MAX_CLAIM_LINKS = 10_000
 
 
 class Tracing:
-    """One span per fire, from the ``django_metronome`` tracer."""
+    """One span per fire, from the ``django_metronome`` tracer, linked to its claim's."""
 
     def __init__(self) -> None:
         from opentelemetry import context, trace
@@ -28,11 +34,33 @@ class Tracing:
         self._trace = trace
         self._context = context
         self._tracer = trace.get_tracer("django_metronome")
+        #: The claim span's context of each claimed fire, by its ledger row.
+        self._claims: dict[int, Any] = {}
+
+    def claimed(self, node: str, batch: ClaimBatch) -> None:
+        """A span for one claim (after its commit), for its fires' spans to link to."""
+        fires = [fire for claimed in batch.claimed for fire in claimed.fires]
+        span = self._tracer.start_span(
+            "metronome.claim",
+            attributes={
+                "metronome.node": node,
+                "metronome.jobs": len(batch.claimed),
+                "metronome.fires": len(fires),
+            },
+        )
+        span.end()
+        if len(self._claims) > MAX_CLAIM_LINKS:
+            self._claims.clear()
+        context = span.get_span_context()
+        for fire in fires:
+            self._claims[fire.execution_id] = context
 
     def begin(self, job_id: str, fire: Fire, started: datetime) -> Any:
+        claim = self._claims.pop(fire.execution_id, None)
         span = self._tracer.start_span(
             f"metronome.fire {job_id}",
             kind=self._trace.SpanKind.CONSUMER,
+            links=[self._trace.Link(claim)] if claim is not None else None,
             attributes={
                 "metronome.job_id": job_id,
                 "metronome.run_time": fire.run_time.isoformat(),
