@@ -21,6 +21,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext
 
 from .. import present
 from ..conf import conf
@@ -33,11 +35,18 @@ from .forms import PauseUntilForm, zone_choices
 LINKS_IN_MESSAGE = 10
 
 
-def named(items: list[Any], show: Callable[[Any], str] = "“{}”".format) -> str:
+def quoted(item: Any) -> str:
+    """A job's name in quotation marks: “Send the digest”."""
+    return _("“{name}”").format(name=item)
+
+
+def named(items: list[Any], show: Callable[[Any], str] = quoted) -> str:
     """``“a”, “b” and 3 more``: the first jobs of a message by name, the rest counted."""
-    names = ", ".join(show(item) for item in items[:LINKS_IN_MESSAGE])
+    names = pgettext("list separator", ", ").join(show(item) for item in items[:LINKS_IN_MESSAGE])
     more = len(items) - LINKS_IN_MESSAGE
-    return names + (f" and {more} more" if more > 0 else "")
+    if more <= 0:
+        return names
+    return _("{names} and {count} more").format(names=names, count=more)
 
 
 class JobPermissions(MetronomeAdmin):
@@ -80,37 +89,44 @@ class JobVerbs(JobPermissions):
                 self.message_user(
                     request,
                     format_html(
-                        "“{}” is quarantined and cannot run: {}", job, job.quarantine_reason
+                        _("“{job}” is quarantined and cannot run: {reason}"),
+                        job=job,
+                        reason=job.quarantine_reason,
                     ),
                     messages.ERROR,
                 )
                 continue
             run = job.run_now(requested_by=request.user.get_username())
-            self.log_change(request, job, f"Asked for a run now (run {run.pk}).")
+            self.log_change(request, job, _("Asked for a run now (run {run}).").format(run=run.pk))
             requested.append((job, run))
         if not requested:
             return
         links = format_html_join(
             ", ",
-            '<a href="{}">run {}</a> of “{}”',
+            _('<a href="{}">run {}</a> of “{}”'),
             ((run_url(run.pk), run.pk, job) for job, run in requested[:LINKS_IN_MESSAGE]),
         )
         more = len(requested) - LINKS_IN_MESSAGE
         self.message_user(
             request,
             format_html(
-                "Run now asked for: {}{} pending. A running scheduler process takes it "
-                "within its poll interval ({} s); the schedule does not move.",
-                links,
-                f" and {more} more" if more > 0 else "",
-                f"{conf.POLL_INTERVAL:g}",
+                _(
+                    "Run now asked for: {runs} pending. A running scheduler process takes it "
+                    "within its poll interval ({seconds} s); the schedule does not move."
+                ),
+                runs=links
+                if more <= 0
+                else format_html(_("{names} and {count} more"), names=links, count=more),
+                seconds=f"{conf.POLL_INTERVAL:g}",
             ),
             messages.SUCCESS,
         )
-        for job, _ in requested:
+        for job, _run in requested:
             reason = present.why_nobody_runs(job, live)
             if reason:
-                self.message_user(request, f"“{job}”: {reason}", messages.WARNING)
+                self.message_user(
+                    request, _("“{job}”: {reason}").format(job=job, reason=reason), messages.WARNING
+                )
                 if not live:
                     break  # the same for every job: say it once
 
@@ -121,17 +137,21 @@ class JobVerbs(JobPermissions):
         chosen.pause(until)
         for job in jobs:
             if until is None:
-                self.log_change(request, job, "Paused.")
+                self.log_change(request, job, _("Paused."))
             else:
                 self.log_change(
-                    request, job, f"Paused until {format_in_zone(until, job.time_zone)}."
+                    request,
+                    job,
+                    _("Paused until {when}.").format(when=format_in_zone(until, job.time_zone)),
                 )
         if until is None:
-            text = f"Paused {named(jobs)}: no fire until resumed."
+            text = _("Paused {jobs}: no fire until resumed.").format(jobs=named(jobs))
         else:
             one_zone = len({job.time_zone for job in jobs}) == 1
             when = format_in_zone(until, jobs[0].time_zone) if one_zone else format_instant(until)
-            text = f"Paused {named(jobs)} until {when}; resumed by the scheduler then."
+            text = _("Paused {jobs} until {when}; resumed by the scheduler then.").format(
+                jobs=named(jobs), when=when
+            )
         self.message_user(request, text, messages.SUCCESS)
 
     def _resume(self, request: HttpRequest, jobs: list[DjangoJob]) -> None:
@@ -144,7 +164,9 @@ class JobVerbs(JobPermissions):
             if job.is_quarantined:
                 self.message_user(
                     request,
-                    f"“{job}” is quarantined and cannot be resumed: {job.quarantine_reason}",
+                    _("“{job}” is quarantined and cannot be resumed: {reason}").format(
+                        job=job, reason=job.quarantine_reason
+                    ),
                     messages.ERROR,
                 )
                 continue
@@ -153,23 +175,29 @@ class JobVerbs(JobPermissions):
                 ended.append(job)
                 continue
             text = format_in_zone(upcoming, job.time_zone)
-            self.log_change(request, job, f"Resumed; next run {text}.")
+            self.log_change(request, job, _("Resumed; next run {when}.").format(when=text))
             resumed.append((job, text))
         if resumed:
-            listed = named(resumed, lambda item: f"“{item[0]}” (next run {item[1]})")
-            self.message_user(request, f"Resumed {listed}.", messages.SUCCESS)
+            listed = named(
+                resumed,
+                lambda item: _("“{job}” (next run {when})").format(job=item[0], when=item[1]),
+            )
+            self.message_user(request, _("Resumed {jobs}.").format(jobs=listed), messages.SUCCESS)
         if ended:
             self.message_user(
                 request,
-                "No fire is left in the schedule of "
-                + ", ".join(f"“{job}”" for job in ended)
-                + ": left paused. Remove the job if it is no longer wanted.",
+                _(
+                    "No fire is left in the schedule of {jobs}: left paused. Remove the job if "
+                    "it is no longer wanted."
+                ).format(jobs=pgettext("list separator", ", ").join(map(quoted, ended))),
                 messages.WARNING,
             )
         if not_paused:
             self.message_user(
                 request,
-                "Not paused, left as they were: " + ", ".join(f"“{job}”" for job in not_paused),
+                _("Not paused, left as they were: {jobs}").format(
+                    jobs=pgettext("list separator", ", ").join(map(quoted, not_paused))
+                ),
                 messages.INFO,
             )
 
@@ -182,7 +210,9 @@ class JobButtons(JobVerbs):
         if job is None:
             self.message_user(
                 request,
-                f"There is no job with the id “{unquote(object_id)}”: it may have been removed.",
+                _("There is no job with the id “{id}”: it may have been removed.").format(
+                    id=unquote(object_id)
+                ),
                 messages.WARNING,
             )
             return HttpResponseRedirect(reverse("admin:django_metronome_djangojob_changelist"))
@@ -236,7 +266,7 @@ class JobButtons(JobVerbs):
     ) -> TemplateResponse:
         context = {
             **self.admin_site.each_context(request),
-            "title": "Pause until a date and time",
+            "title": _("Pause until a date and time"),
             "opts": self.opts,
             "form": form,
             "jobs": jobs[: LINKS_IN_MESSAGE * 5],
@@ -254,15 +284,15 @@ class JobButtons(JobVerbs):
 
     # -- bulk actions ---------------------------------------------------------------------
 
-    @admin.action(permissions=["run"], description="Run the selected jobs now")
+    @admin.action(permissions=["run"], description=gettext_lazy("Run the selected jobs now"))
     def run_now(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         self._run_now(request, list(queryset.order_by("id")))
 
-    @admin.action(permissions=["pause"], description="Pause the selected jobs")
+    @admin.action(permissions=["pause"], description=gettext_lazy("Pause the selected jobs"))
     def pause(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         self._pause(request, list(queryset.order_by("id")))
 
-    @admin.action(permissions=["pause"], description="Pause the selected jobs until…")
+    @admin.action(permissions=["pause"], description=gettext_lazy("Pause the selected jobs until…"))
     def pause_until(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse | None:
         jobs = list(queryset.order_by("id"))
         zones = sorted({job.time_zone for job in jobs})
@@ -275,6 +305,6 @@ class JobButtons(JobVerbs):
             return None
         return self._pause_until_page(request, form, jobs, bulk=True)
 
-    @admin.action(permissions=["resume"], description="Resume the selected jobs")
+    @admin.action(permissions=["resume"], description=gettext_lazy("Resume the selected jobs"))
     def resume(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         self._resume(request, list(queryset.order_by("id")))

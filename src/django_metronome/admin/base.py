@@ -19,16 +19,16 @@ from django.contrib.admin.utils import quote
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
-from django.utils import formats, timezone
+from django.utils import formats, timezone, translation
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
 
 from .. import present
 from ..conf import conf
 from ..store.db import database_alias, from_db
 from ..store.models import DjangoJob, DjangoJobExecution, ExecutionStatus
-from ..time.text import duration
 from ..time.zones import format_offset, zone_or_utc
 from .paging import KeyReader, LargeTablePaginator, is_filtered
 
@@ -111,7 +111,7 @@ class MetronomeAdmin(admin.ModelAdmin):
         return {}
 
 
-def instant_column(field: str, description: str, ordering: str | None = None) -> Any:
+def instant_column(field: str, description: Any, ordering: str | None = None) -> Any:
     """A read-only column of an instant, in the admin's zone: ``created = instant_column(...)``."""
 
     @admin.display(description=description, ordering=ordering)
@@ -147,12 +147,24 @@ def format_instant(value: datetime | None) -> str:
     """An instant in the admin's current zone, with ``APSCHEDULER_DATETIME_FORMAT``."""
     if value is None:
         return ""
-    return formats.date_format(timezone.localtime(from_db(value)), conf.DATETIME_FORMAT)
+    local = timezone.localtime(from_db(value))
+    if conf.DATETIME_FORMAT == DEFAULT_DATETIME_FORMAT and not _english():
+        # The default is an English pattern: another language gets its own format.
+        return formats.date_format(local, "DATETIME_FORMAT")
+    return formats.date_format(local, conf.DATETIME_FORMAT)
+
+
+#: django-apscheduler's ``APSCHEDULER_DATETIME_FORMAT`` when a project sets none.
+DEFAULT_DATETIME_FORMAT = "N j, Y, f:s a"
+
+
+def _english() -> bool:
+    return (translation.get_language() or "en").split("-")[0] == "en"
 
 
 def format_duration(value: timedelta | float | None) -> str:
     """A length of time as everywhere (``2.50 s``, ``3 min 5 s``); empty for None."""
-    return duration(value, empty="")
+    return present.length(value, empty="")
 
 
 # --- badges and flags ----------------------------------------------------------------------
@@ -161,7 +173,7 @@ def format_duration(value: timedelta | float | None) -> str:
 def status_badge(status: str | None, url: str | None = None, title: str = "") -> SafeString:
     """A coloured badge for a ledger status (``never run`` for None)."""
     if not status:
-        return format_html('<span class="metronome-badge metronome-none">{}</span>', "never run")
+        return format_html('<span class="metronome-badge metronome-none">{}</span>', _("never run"))
     label = ExecutionStatus(status).label if status in ExecutionStatus.values else status
     badge = format_html(
         '<span class="metronome-badge metronome-{}" title="{}">{}</span>', status, title, label
@@ -185,10 +197,11 @@ def state_flags(job: DjangoJob) -> SafeString:
     """Where a job stands as flags: the words of :func:`present.job_states`."""
     flags = []
     for state in present.job_states(job):
-        item = flag(state.word, STATE_STYLES.get(state.word, state.word), state.reason)
+        label = present.state_label(state.word)
+        item = flag(label, STATE_STYLES.get(state.word, state.word), state.reason)
         if state.until is not None:
-            until = format_in_zone(state.until, job.time_zone)
-            item = format_html('{} <span class="metronome-until">until {}</span>', item, until)
+            until = _("until {when}").format(when=format_in_zone(state.until, job.time_zone))
+            item = format_html('{} <span class="metronome-until">{}</span>', item, until)
         flags.append(item)
     return format_html_join(" ", "{}", ((item,) for item in flags))
 

@@ -14,6 +14,7 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from ..store.db import utcnow
 from ..store.models import ExecutionStatus
@@ -21,11 +22,11 @@ from .base import overdue_threshold
 
 
 class PausedFilter(admin.SimpleListFilter):
-    title = "paused"
+    title = _("paused")
     parameter_name = "paused"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "Paused"), ("until", "Paused until a time"), ("no", "Not paused")]
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", _("Paused")), ("until", _("Paused until a time")), ("no", _("Not paused"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() == "yes":
@@ -38,11 +39,15 @@ class PausedFilter(admin.SimpleListFilter):
 
 
 class NextRunFilter(admin.SimpleListFilter):
-    title = "next run"
+    title = _("next run")
     parameter_name = "next"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("overdue", "Overdue"), ("hour", "Within an hour"), ("day", "Within 24 hours")]
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [
+            ("overdue", _("Overdue")),
+            ("hour", _("Within an hour")),
+            ("day", _("Within 24 hours")),
+        ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         now = utcnow()
@@ -62,8 +67,8 @@ class FlagFilter(admin.SimpleListFilter):
 
     field = ""
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "Yes"), ("no", "No")]
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", _("Yes")), ("no", _("No"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() in ("yes", "no"):
@@ -72,23 +77,23 @@ class FlagFilter(admin.SimpleListFilter):
 
 
 class OrphanedFilter(FlagFilter):
-    title = "orphaned"
+    title = _("orphaned")
     parameter_name = "orphaned"
     field = "orphaned_at"
 
 
 class QuarantinedFilter(FlagFilter):
-    title = "quarantined"
+    title = _("quarantined")
     parameter_name = "quarantined"
     field = "quarantined_at"
 
 
 class LastOutcomeFilter(admin.SimpleListFilter):
-    title = "last outcome"
+    title = _("last outcome")
     parameter_name = "last"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
-        return [*ExecutionStatus.choices, ("never", "never run")]
+        return [*ExecutionStatus.choices, ("never", _("never run"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
@@ -109,9 +114,9 @@ class ExactTextFilter(admin.SimpleListFilter):
 
     template = "admin/django_metronome/text_filter.html"
     field = ""
-    placeholder = ""
+    placeholder: Any = ""
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
         return []
 
     def has_output(self) -> bool:
@@ -137,33 +142,33 @@ class ExactTextFilter(admin.SimpleListFilter):
 
 
 class JobIdFilter(ExactTextFilter):
-    title = "job"
+    title = _("job")
     parameter_name = "job"
     field = "job_id"
-    placeholder = "a job's id"
+    placeholder = _("a job's id")
 
 
 class NodeFilter(ExactTextFilter):
-    title = "scheduler process"
+    title = _("scheduler process")
     parameter_name = "node"
     field = "node"
     placeholder = "host:pid:tag"
 
 
 class RunTimeFilter(admin.SimpleListFilter):
-    title = "scheduled time"
+    title = _("scheduled time")
     parameter_name = "when"
     windows = {
-        "1h": ("Last hour", timedelta(hours=1)),
-        "24h": ("Last 24 hours", timedelta(hours=24)),
-        "7d": ("Last 7 days", timedelta(days=7)),
-        "30d": ("Last 30 days", timedelta(days=30)),
+        "1h": (_("Last hour"), timedelta(hours=1)),
+        "24h": (_("Last 24 hours"), timedelta(hours=24)),
+        "7d": (_("Last 7 days"), timedelta(days=7)),
+        "30d": (_("Last 30 days"), timedelta(days=30)),
     }
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
         return [
             *((key, label) for key, (label, _) in self.windows.items()),
-            ("older", "Older than 30 days"),
+            ("older", _("Older than 30 days")),
         ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:

@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from ..store.db import utcnow
 from ..time.zones import zone_or_utc
@@ -22,7 +23,7 @@ class PauseUntilForm(forms.Form):
     """
 
     until = forms.DateTimeField(
-        label="Resume at",
+        label=_("Resume at"),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         input_formats=[
             "%Y-%m-%dT%H:%M",
@@ -31,13 +32,13 @@ class PauseUntilForm(forms.Form):
             "%Y-%m-%d %H:%M:%S",
         ],
     )
-    zone = forms.ChoiceField(label="Time zone")
+    zone = forms.ChoiceField(label=_("Time zone"))
 
     def __init__(
         self, *args: Any, zones: list[tuple[str, str]], form_id: str = "", **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.zones = {value for value, _ in zones}
+        self.zones = {value for value, _label in zones}
         cast(forms.ChoiceField, self.fields["zone"]).choices = zones
         if form_id:
             # The fields sit outside their <form> element (see the job's page).
@@ -61,7 +62,7 @@ class PauseUntilForm(forms.Form):
             # Without USE_TZ Django leaves it naive: read it in the chosen zone here.
             until = until.replace(tzinfo=zone_or_utc(self.data.get(self.add_prefix("zone"))))
         if until <= utcnow():
-            raise forms.ValidationError("Choose a time in the future.")
+            raise forms.ValidationError(_("Choose a time in the future."))
         return until
 
 
@@ -74,14 +75,23 @@ def zone_choices(job_zones: list[str], *, job_first: bool = True) -> list[tuple[
     """
     current = timezone.get_current_timezone_name()
     zones = list(dict.fromkeys(job_zones))
-    whose = "the job's time zone" if len(zones) == 1 else "a selected job's time zone"
-    choices = [
-        (name, f"{name} ({whose}{', and yours' if name == current else ''})") for name in zones
-    ]
+    choices = [(name, _zone_label(name, len(zones) == 1, name == current)) for name in zones]
     if current not in zones:
-        mine = (current, f"{current} (your current time zone)")
+        mine = (current, _("{zone} (your current time zone)").format(zone=current))
         if job_first:
             choices.append(mine)
         else:
             choices.insert(0, mine)
     return choices
+
+
+def _zone_label(name: str, one_job: bool, yours: bool) -> str:
+    if one_job and yours:
+        pattern = _("{zone} (the job's time zone, and yours)")
+    elif one_job:
+        pattern = _("{zone} (the job's time zone)")
+    elif yours:
+        pattern = _("{zone} (a selected job's time zone, and yours)")
+    else:
+        pattern = _("{zone} (a selected job's time zone)")
+    return pattern.format(zone=name)

@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from ..store import nodes as node_store
 from ..store.db import database_alias, utcnow
@@ -28,10 +29,10 @@ class SchedulerNodeAdmin(MetronomeAdmin):
     fields = [*COLUMNS, "declared_list"]
     change_list_template = "admin/django_metronome/schedulernode/change_list.html"
 
-    started = instant_column("started_at", "started", ordering="started_at")
-    stopped = instant_column("stopped_at", "stopped", ordering="stopped_at")
+    started = instant_column("started_at", _("started"), ordering="started_at")
+    stopped = instant_column("stopped_at", _("stopped"), ordering="stopped_at")
 
-    @admin.display(description="last heartbeat", ordering="-last_heartbeat")
+    @admin.display(description=_("last heartbeat"), ordering="-last_heartbeat")
     def heartbeat(self, obj: SchedulerNode) -> str:
         return heartbeat_age(obj, utcnow())
 
@@ -40,18 +41,18 @@ class SchedulerNodeAdmin(MetronomeAdmin):
         live = node_store.live(database_alias()).filter(pk=OuterRef("pk"))
         return super().get_queryset(request).annotate(is_alive=Exists(live))
 
-    @admin.display(description="alive", boolean=True)
+    @admin.display(description=_("alive"), boolean=True)
     def alive(self, obj: SchedulerNode) -> bool:
         alive = getattr(obj, "is_alive", None)
         if alive is None:
             alive = node_store.live(database_alias()).filter(pk=obj.pk).exists()
         return bool(alive)
 
-    @admin.display(description="jobs declared")
+    @admin.display(description=_("jobs declared"))
     def declared_count(self, obj: SchedulerNode) -> int:
         return len(obj.declared or [])
 
-    @admin.display(description="jobs declared in code")
+    @admin.display(description=_("jobs declared in code"))
     def declared_list(self, obj: SchedulerNode) -> str:
         return format_html_join(
             "", "<code>{}</code><br>", ((job_id,) for job_id in obj.declared or [])

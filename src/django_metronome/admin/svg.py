@@ -7,6 +7,7 @@ from datetime import datetime
 
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.translation import ngettext
 
 from .. import present
 from ..store.db import from_db
@@ -17,6 +18,7 @@ from .base import format_duration, format_instant
 STATUS_COLOURS = {
     ExecutionStatus.PENDING: "#7a8fa6",
     ExecutionStatus.RUNNING: "#2f74c0",
+    ExecutionStatus.ENQUEUED: "#1f7a8c",
     ExecutionStatus.SUCCEEDED: "#2e8540",
     ExecutionStatus.FAILED: "#c62828",
     ExecutionStatus.MISSED: "#e07b00",
@@ -78,7 +80,9 @@ def run_strip_svg(
         w=width,
         h=height,
         base=height - 0.5,
-        label=f"{len(runs)} recent runs",
+        label=ngettext("{count} recent run", "{count} recent runs", len(runs)).format(
+            count=len(runs)
+        ),
         bars=format_html_join(
             "",
             '<rect x="{}" y="{}" width="{}" height="{}" rx="1" fill="{}" '

@@ -165,7 +165,7 @@ class TextPrinter:
                 [
                     job.id,
                     job.name or "-",
-                    job.describe_schedule(),
+                    present.schedule_words(job),
                     job.time_zone,
                     shown(job.next_run_time, present.job_zone(job)),
                     state_words(job),

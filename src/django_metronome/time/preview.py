@@ -13,11 +13,14 @@ import copy
 from datetime import UTC, datetime
 
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.calendarinterval import CalendarIntervalTrigger
+from apscheduler.triggers.combining import AndTrigger, OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from .describe import describe
+from .describe import and_list, describe, in_zone
+from .text import ENGLISH, Words
 from .triggers import CrontabTrigger, TriggerLoopError, cron_trigger_as_crontab, next_fire_time
 
 __all__ = ["MAX_PREVIEW", "describe_trigger", "next_fire_times"]
@@ -84,30 +87,109 @@ def _clear_jitter(trigger: BaseTrigger) -> None:
         _clear_jitter(child)
 
 
-def describe_trigger(trigger: BaseTrigger) -> str:
+def describe_trigger(trigger: BaseTrigger, words: Words = ENGLISH) -> str:
     """
-    Say in English when a trigger fires: ``At 08:00 every day (Asia/Seoul)``.
+    Say when a trigger fires: ``At 08:00 every day (Asia/Seoul)``.
 
     Crontab triggers and cron triggers a crontab can express get a sentence;
-    intervals and single dates a short phrase; anything else its own text.
+    intervals, calendar intervals and single dates a short phrase; combined
+    triggers their parts; anything else its own text. English unless
+    ``words`` is a catalogue (see :mod:`django_metronome.time.text`).
     """
     if isinstance(trigger, CrontabTrigger):
-        return trigger.describe()
+        return describe(trigger.expression, trigger.timezone, words)
     if isinstance(trigger, CronTrigger):
         expression = cron_trigger_as_crontab(trigger)
         if expression is not None:
-            return describe(expression, trigger.timezone)
+            return describe(expression, trigger.timezone, words)
     if isinstance(trigger, IntervalTrigger):
-        return f"Every {_duration(trigger.interval.total_seconds())} ({trigger.timezone})"
+        return in_zone(
+            _every(trigger.interval.total_seconds(), words), str(trigger.timezone), words
+        )
     if isinstance(trigger, DateTrigger):
-        return f"Once, at {trigger.run_date.isoformat(sep=' ')}"
+        return words.pgettext("schedule", "Once, at {when}").format(
+            when=trigger.run_date.isoformat(sep=" ")
+        )
+    if isinstance(trigger, CalendarIntervalTrigger):
+        return in_zone(_calendar(trigger, words), str(trigger.timezone), words)
+    if isinstance(trigger, AndTrigger | OrTrigger):
+        parts = "; ".join(describe_trigger(child, words) for child in trigger.triggers)
+        if isinstance(trigger, AndTrigger):
+            pattern = words.pgettext("schedule", "When all of these fire at once: {triggers}")
+        else:
+            pattern = words.pgettext("schedule", "Whenever one of these fires: {triggers}")
+        return pattern.format(triggers=parts)
     return str(trigger)
 
 
-def _duration(seconds: float) -> str:
-    units = [("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)]
-    for name, size in units:
+def _every(seconds: float, words: Words) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
         if seconds >= size and seconds % size == 0:
-            count = int(seconds // size)
-            return name if count == 1 else f"{count} {name}s"
-    return f"{seconds:g} seconds"
+            return _every_unit(unit, int(seconds // size), words)
+    return words.pgettext("interval", "Every {number} seconds").format(number=f"{seconds:g}")
+
+
+def _every_unit(unit: str, count: int, words: Words) -> str:
+    # "Every day", not "Every 1 day": the singular has its own pattern.
+    if unit == "day":
+        if count == 1:
+            return words.pgettext("interval", "Every day")
+        pattern = words.npgettext("interval", "Every {count} day", "Every {count} days", count)
+    elif unit == "hour":
+        if count == 1:
+            return words.pgettext("interval", "Every hour")
+        pattern = words.npgettext("interval", "Every {count} hour", "Every {count} hours", count)
+    elif unit == "minute":
+        if count == 1:
+            return words.pgettext("interval", "Every minute")
+        pattern = words.npgettext(
+            "interval", "Every {count} minute", "Every {count} minutes", count
+        )
+    else:
+        if count == 1:
+            return words.pgettext("interval", "Every second")
+        pattern = words.npgettext(
+            "interval", "Every {count} second", "Every {count} seconds", count
+        )
+    return pattern.format(count=count)
+
+
+def _calendar(trigger: CalendarIntervalTrigger, words: Words) -> str:
+    time = trigger._time.strftime("%H:%M" if trigger._time.second == 0 else "%H:%M:%S")
+    units = [
+        (unit, count)
+        for unit, count in (
+            ("year", trigger.years),
+            ("month", trigger.months),
+            ("week", trigger.weeks),
+            ("day", trigger.days),
+        )
+        if count
+    ]
+    if len(units) == 1 and units[0][1] == 1:
+        unit = units[0][0]
+        if unit == "year":
+            pattern = words.pgettext("calendar interval", "Every year at {time}")
+        elif unit == "month":
+            pattern = words.pgettext("calendar interval", "Every month at {time}")
+        elif unit == "week":
+            pattern = words.pgettext("calendar interval", "Every week at {time}")
+        else:
+            pattern = words.pgettext("calendar interval", "Every day at {time}")
+        return pattern.format(time=time)
+    period = and_list([_calendar_unit(unit, count, words) for unit, count in units], words)
+    return words.pgettext("calendar interval", "Every {period} at {time}").format(
+        period=period, time=time
+    )
+
+
+def _calendar_unit(unit: str, count: int, words: Words) -> str:
+    if unit == "year":
+        pattern = words.npgettext("calendar interval", "{count} year", "{count} years", count)
+    elif unit == "month":
+        pattern = words.npgettext("calendar interval", "{count} month", "{count} months", count)
+    elif unit == "week":
+        pattern = words.npgettext("calendar interval", "{count} week", "{count} weeks", count)
+    else:
+        pattern = words.npgettext("calendar interval", "{count} day", "{count} days", count)
+    return pattern.format(count=count)

@@ -15,12 +15,14 @@ This module only wires the parser: each subcommand lives in its own module of
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connections
+from django.utils import translation
 
 from ...cli import SUBCOMMANDS
 from ...cli.health import NotHealthy
@@ -116,8 +118,12 @@ class Command(BaseCommand):
     ) -> None:
         using = self._database(database)
         handlers = {module.NAME: module.handle for module in SUBCOMMANDS}
+        # Text for people follows LANGUAGE_CODE (English by default); --json is for
+        # programs and never changes with the language.
+        language = translation.override(None) if as_json else contextlib.nullcontext()
         try:
-            handlers[subcommand](Shell(self, using=using, as_json=as_json), **options)
+            with language:
+                handlers[subcommand](Shell(self, using=using, as_json=as_json), **options)
         except DatabaseError as exc:
             raise CommandError(
                 f"The database {using!r} could not be queried: {exc}. Check that it is "

@@ -1,0 +1,188 @@
+"""
+The package speaks the project's language: the admin, the dashboard, messages,
+system checks and the command line's words in Korean with ``LANGUAGE_CODE =
+"ko"``; English by default; ``--json`` always English.
+
+The Korean catalogue is ``locale/ko`` (scripts/check_messages keeps it
+complete); the descriptions of every trigger shape are tested in
+tests/time/test_describe.py.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from apscheduler.triggers.cron import CronTrigger
+from django.contrib.admin.utils import quote
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import translation
+
+import django_metronome
+from django_metronome import checks, present
+from django_metronome.admin.base import format_instant
+from django_metronome.models import DjangoJob, SchedulerNode
+from tests.testapp import jobs
+
+SEOUL = ZoneInfo("Asia/Seoul")
+BERLIN = ZoneInfo("Europe/Berlin")
+#: A Wednesday; Berlin moves its clocks on Sunday 2027-03-28.
+NOW = datetime(2027, 3, 24, 12, 0, tzinfo=UTC)
+JOBS_URL = reverse("admin:django_metronome_djangojob_changelist")
+DASHBOARD_URL = reverse("admin:django_metronome_dashboard")
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+@pytest.fixture
+def korean(settings):
+    settings.LANGUAGE_CODE = "ko"
+
+
+@pytest.fixture
+def add_job(store, make_job):
+    def add(job_id, trigger, name):
+        store.add_job(
+            make_job(
+                jobs.noop,
+                id=job_id,
+                name=name,
+                trigger=trigger,
+                next_run_time=trigger.get_next_fire_time(None, NOW),
+            )
+        )
+        return DjangoJob.objects.get(pk=job_id)
+
+    return add
+
+
+@pytest.fixture
+def weekday_job(add_job):
+    return add_job(
+        "check_campaign_status",
+        CronTrigger(day_of_week="mon-fri", hour=8, timezone=SEOUL),
+        "Check campaign status",
+    )
+
+
+def job_url(job_id: str) -> str:
+    return reverse("admin:django_metronome_djangojob_change", args=(quote(job_id),))
+
+
+def test_the_catalogue_ships_with_the_package() -> None:
+    folder = Path(django_metronome.__file__).parent / "locale" / "ko" / "LC_MESSAGES"
+    assert (folder / "django.po").is_file() and (folder / "django.mo").is_file()
+    with translation.override("ko"):
+        assert translation.gettext("Run now") == "지금 실행"
+    with translation.override("en"):
+        assert translation.gettext("Run now") == "Run now"
+
+
+def test_the_job_list_and_page_in_korean(korean, admin_client, weekday_job) -> None:
+    page = admin_client.get(JOBS_URL).content.decode()
+    assert "매주 월요일부터 금요일까지 08:00 (Asia/Seoul)" in page
+    assert "다음 실행" in page and "마지막 실행" in page  # the column headers
+    assert "2027-03-25 08:00 +09:00" in page  # the job's own zone, as in English
+    assert "선택한 작업 지금 실행" in page  # an action
+    assert "At 08:00" not in page
+
+    page = admin_client.get(job_url(weekday_job.pk)).content.decode()
+    assert ">지금 실행</button>" in page and ">일시 중지</button>" in page
+    assert "다음 실행 시각 10개" in page
+    assert "매주 월요일부터 금요일까지 08:00 (Asia/Seoul)" in page
+    assert "(11시간 후)" in page  # the next run: 08:00 in Seoul is 23:00 UTC
+
+
+def test_the_english_admin_is_unchanged(admin_client, weekday_job) -> None:
+    page = admin_client.get(JOBS_URL).content.decode()
+    assert "At 08:00 on Monday through Friday (Asia/Seoul)" in page
+    page = admin_client.get(job_url(weekday_job.pk)).content.decode()
+    assert ">Run now</button>" in page and "Next 10 fire times" in page
+
+
+def test_a_dst_change_is_named_in_korean(korean, admin_client, add_job) -> None:
+    job = add_job("nightly", CronTrigger(hour=2, minute=30, timezone=BERLIN), "Nightly report")
+    page = admin_client.get(job_url(job.pk)).content.decode()
+    assert "매일 02:30 (Europe/Berlin)" in page
+    # 02:30 does not exist on 2027-03-28: the fire moves to 03:00 and the offset changes.
+    assert "UTC 오프셋이 +01:00에서 +02:00(으)로 바뀜" in page
+
+
+def test_the_dashboard_and_a_message_in_korean(korean, admin_client, weekday_job) -> None:
+    SchedulerNode.objects.create(
+        id="web-1:42:abc",
+        hostname="web-1",
+        pid=42,
+        started_at=NOW,
+        last_heartbeat=NOW,
+        declared=[weekday_job.pk],
+    )
+    page = admin_client.get(DASHBOARD_URL).content.decode()
+    assert "스케줄러 대시보드" in page
+    assert "살아 있는 스케줄러 프로세스" in page
+    assert "다음 실행" in page
+
+    response = admin_client.post(
+        reverse("admin:django_metronome_djangojob_run", args=(quote(weekday_job.pk),)),
+        follow=True,
+    )
+    (message,) = [str(m) for m in response.context["messages"]]
+    assert message.startswith("지금 실행을 요청했습니다:"), message
+
+
+def test_instants_follow_the_locale(korean) -> None:
+    """The ledger's instants: the language's own format (APSCHEDULER_DATETIME_FORMAT unset)."""
+    with translation.override("ko"):
+        assert format_instant(NOW) == "2027년 3월 24일 12:00 오후"
+    with translation.override("en"):
+        assert format_instant(NOW) == "March 24, 2027, 12:00 p.m."
+
+
+def test_shared_words_in_korean() -> None:
+    with translation.override("ko"):
+        assert present.relative(datetime(2027, 3, 24, 15, 0, tzinfo=UTC), NOW) == "3시간 후"
+        assert present.ago(95) == "1분 35초 전"
+        assert present.clock_offset(30.25) == "데이터베이스보다 30.250초 느림"
+        assert present.state_label(present.PAUSED) == "일시 중지됨"
+
+
+def metronome(*args: str) -> str:
+    out = io.StringIO()
+    call_command("metronome", *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def test_the_command_line_follows_language_code_but_not_its_json(settings, weekday_job) -> None:
+    english = metronome("show", weekday_job.pk, "--count", "0")
+    assert "Schedule   At 08:00 on Monday through Friday (Asia/Seoul)" in english
+    assert "State      active" in english
+
+    settings.LANGUAGE_CODE = "ko"
+    with translation.override("ko"):  # what manage.py does with LANGUAGE_CODE = "ko"
+        words = metronome("show", weekday_job.pk, "--count", "0")
+        data = json.loads(metronome("show", weekday_job.pk, "--count", "0", "--json"))
+    assert "Schedule   매주 월요일부터 금요일까지 08:00 (Asia/Seoul)" in words
+    assert "State      활성" in words
+    assert data["schedule"] == "At 08:00 on Monday through Friday (Asia/Seoul)"
+    assert data["source"] == "runtime"
+
+
+def test_system_checks_speak_korean(settings) -> None:
+    settings.METRONOME = {"CLOCK": "sundial"}
+    with translation.override("ko"):
+        (error,) = checks.check_settings()
+    assert error.id == "django_metronome.E011"
+    assert error.msg == "METRONOME['CLOCK']이 'sundial'입니다."
+    assert "데이터베이스 서버의 시계" in error.hint
