@@ -74,6 +74,9 @@ class TaskFiresMixin(SchedulerParts):
         # interrupted, never enqueued twice (docs/tasks.md).
         faults.point("enqueue")
         started = utcnow()
+        # As around a job's call: current_fire() answers (a backend may ask), and the
+        # thread's connection is checked before and tidied after (CONN_MAX_AGE).
+        token = self._enter_fire(job.id, fire, tidy=True)  # type: ignore[attr-defined]
         try:
             options = getattr(job, "task_options", None)
             target = taskfires.configured_task(task, options, job.id)
@@ -88,6 +91,7 @@ class TaskFiresMixin(SchedulerParts):
             reason = f"The task could not be enqueued (tried {conf.TASK_ENQUEUE_ATTEMPTS} times)."
             self._put(dataclasses.replace(outcome, reason=reason))
         finally:
+            self._leave_fire(token, tidy=True)  # type: ignore[attr-defined]
             self._inflight.pop((job.id, fire.run_time), None)
 
     def _enqueue_with_retries(

@@ -399,3 +399,44 @@ def reconcile(using: str, now: datetime, *, older_than: timedelta, limit: int = 
                 .update(status=status, task_worker=_worker(result))
             )
     return changed
+
+
+# --- the system check: stored overrides that settings.TASKS no longer knows -------------------
+
+
+def unknown_targets(using: str) -> list[tuple[str, str, str]]:
+    """
+    ``(job id, backend alias, queue)`` of each stored job whose task overrides name a
+    backend alias missing from ``settings.TASKS`` (queue ``""``), or a queue its
+    backend does not list in ``QUEUES``. Jobs are checked at add time; this finds
+    the ones a later change of the settings left behind.
+    """
+    from django.conf import settings
+
+    from .allowlist import resolve
+
+    configured: dict[str, Any] = getattr(settings, "TASKS", None) or {"default": {}}
+    found = []
+    rows = (
+        DjangoJob.objects.using(using)
+        .filter(state__has_key="task_options")
+        .values_list("id", "func_ref", "state")
+    )
+    for job_id, func_ref, state in rows:
+        options = state.get("task_options") or {}
+        alias, queue = options.get("backend"), options.get("queue_name")
+        if alias is None and queue is None:
+            continue
+        if alias is None:
+            try:
+                target: Any = resolve(job_id, func_ref)
+                alias = target.backend
+            except Exception:  # noqa: S112  (not loadable here: quarantined, reported there)
+                continue
+        if alias not in configured:
+            found.append((job_id, alias, ""))
+            continue
+        queues = configured[alias].get("QUEUES", ["default"])
+        if queue is not None and queues and queue not in queues:
+            found.append((job_id, alias, queue))
+    return found
