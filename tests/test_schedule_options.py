@@ -23,6 +23,7 @@ from django_metronome.time.jitter import JitteredTrigger
 from django_metronome.time.preview import next_fire_times
 from django_metronome.time.wrappers import with_exclusions
 from tests.claiming import plan_once, started_store
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -114,7 +115,9 @@ def test_holiday_fires_are_skipped_in_the_ledger_with_the_holidays_name():
         next_run_time=eight,
     )
     assert isinstance(job.trigger, BusinessDays)
-    assert DjangoJob.objects.get(id="workdays").describe_schedule().endswith("on Korean business days")
+    assert (
+        DjangoJob.objects.get(id="workdays").describe_schedule().endswith("on Korean business days")
+    )
     claim(eight + timedelta(seconds=1))
     found = rows("workdays")
     assert found[0][:3] == (eight, None, ExecutionStatus.CLAIMED)
@@ -135,3 +138,47 @@ def test_bad_options_are_refused_when_the_job_is_added():
             "tests.testapp.jobs:noop", "cron", hour=8, exclude=[date(2026, 1, 1)], on_excluded="x"
         )
     assert not DjangoJob.objects.exists()
+
+
+# --- through the scheduler loop: real threads, the real database, short intervals ----------
+
+
+@pytest.fixture
+def fast(settings):
+    settings.METRONOME = {
+        "POLL_INTERVAL": 0.05,
+        "HEARTBEAT_INTERVAL": 0.2,
+        "DEAD_AFTER": 2,
+        "SHUTDOWN_TIMEOUT": 2,
+        "MIN_INTERVAL": 0.05,
+    }
+    scheduler = BackgroundScheduler(timezone=UTC)
+    yield scheduler
+    scheduler.shutdown(wait=True)
+
+
+def test_the_loop_runs_jittered_fires_and_ends_a_job_after_max_runs(fast):
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    fast.add_job(
+        "tests.testapp.jobs:noop",
+        "interval",
+        seconds=0.3,
+        start_date=start,
+        jitter=0.2,
+        id="spread",
+    )
+    fast.add_job(
+        "tests.testapp.jobs:noop", "interval", seconds=0.1, start_date=start, max_runs=2, id="two"
+    )
+    fast.start()
+    spread = wait_for(
+        lambda: r if len(r := [x for x in rows("spread") if x[2] == "succeeded"]) >= 3 else None
+    )
+    for run_time, nominal, _, _ in spread:
+        nominal = nominal or run_time
+        assert timedelta(0) <= run_time - nominal < timedelta(seconds=0.2)
+        assert (nominal - start) % timedelta(seconds=0.3) == timedelta(0)
+    wait_for(lambda: DjangoJob.objects.get(id="two").next_run_time is None)
+    fast.wait_for_outcomes(5)
+    assert [status for _, _, status, _ in rows("two")].count("succeeded") == 2
+    assert DjangoJob.objects.filter(id="two").exists()  # finished, kept
