@@ -5,13 +5,15 @@
 #
 #   scripts/install_browser.sh
 #
-# Idempotent: when both are installed it only checks and exits at once. When
+# Idempotent: when all are installed it only checks and exits at once. When
 # one is missing it refreshes the package lists (apt-get update) and installs
-# the packages "chromium" and "chromium-driver" (as root; otherwise it says
-# which command to run). Exits non-zero when the browser cannot be installed.
+# the packages "chromium", "chromium-driver" and "fonts-nanum" (as root;
+# otherwise it says which command to run). Exits non-zero when the browser
+# cannot be installed.
 set -euo pipefail
 
-PACKAGES=(chromium chromium-driver)
+# fonts-nanum: Korean glyphs, for the test that runs the admin in Korean (10 MB).
+PACKAGES=(chromium chromium-driver fonts-nanum)
 started=$SECONDS
 
 installed() {

@@ -468,3 +468,63 @@ def test_the_job_list_fits_1400_px_with_the_sidebar_open(browser, live_server, s
     assert window == WIDTH
     assert page <= window, widths
     assert table <= room, widths
+
+
+def test_the_admin_in_korean_in_a_browser(browser, live_server, scheduler, artifacts, settings):
+    """
+    ``LANGUAGE_CODE = "ko"``: the job list, a job's page, the dashboard and a
+    confirmation page speak Korean, schedules included. With
+    ``METRONOME_DOCS_SCREENSHOTS=1`` the pictures go to ``docs/images/`` too.
+    """
+    from selenium.webdriver.common.by import By
+
+    settings.LANGUAGE_CODE = "ko"
+    scheduler.add_job(
+        jobs.noop,
+        "cron",
+        day_of_week="mon-fri",
+        hour=8,
+        timezone="Asia/Seoul",
+        id="check_campaign_status",
+        name="check_campaign_status",
+    )
+    scheduler.add_job(
+        jobs.noop, "interval", minutes=5, id="refresh_exchange_rates", name="환율 갱신"
+    )
+    realistic_history(datetime.now(UTC))
+    log_in(browser, live_server)
+    shots = [artifacts]
+    if os.environ.get("METRONOME_DOCS_SCREENSHOTS"):
+        shots.append(ROOT / "docs" / "images")
+
+    def shoot(name: str) -> None:
+        for folder in shots:
+            screenshot(browser, folder / name, width=1280)
+
+    browser.get(f"{live_server.url}/admin/django_metronome/djangojob/")
+    page = browser.page_source
+    assert "매주 월요일부터 금요일까지 08:00 (Asia/Seoul)" in page
+    assert "5분마다 (UTC)" in page
+    assert "다음 실행" in page and "+09:00" in page
+    shoot("job-list-ko.png")
+
+    browser.find_element(By.PARTIAL_LINK_TEXT, "check_campaign_status").click()
+    browser.find_element(By.ID, "metronome-run-now").click()
+    message = browser.find_element(By.CSS_SELECTOR, ".messagelist .success")
+    assert message.text.startswith("지금 실행을 요청했습니다"), message.text
+    assert "다음 실행 시각 10개" in browser.page_source
+    shoot("job-page-ko.png")
+
+    browser.get(f"{live_server.url}/admin/django_metronome/djangojob/dashboard/")
+    assert "스케줄러 대시보드" in browser.page_source
+    assert "작업별 최근 실행" in browser.page_source
+    shoot("dashboard-ko.png")
+
+    # A confirmation page: removing the job keeps its run history, it says.
+    browser.get(
+        f"{live_server.url}/admin/django_metronome/djangojob/check_5Fcampaign_5Fstatus/delete/"
+    )
+    assert "작업의 실행 기록" in browser.find_element(By.CSS_SELECTOR, ".metronome-alert").text
+    shoot("delete-confirmation-ko.png")
+    for name in ["job-list-ko.png", "job-page-ko.png", "dashboard-ko.png"]:
+        assert (artifacts / name).stat().st_size > 10_000
