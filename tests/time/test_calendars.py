@@ -100,7 +100,7 @@ def test_subdivisions_and_markets():
     assert "Chavez" in california.excluded(date(2026, 3, 31)).replace("á", "a")
     nyse = business_days(EIGHT, holidays.financial_holidays("NYSE"))
     assert nyse.market == "XNYS" and nyse.excluded(date(2026, 4, 3)) == "Good Friday"
-    assert "trading days" in describe_trigger(nyse)
+    assert describe_trigger(nyse).endswith("on business days in XNYS")
 
 
 @pytest.mark.parametrize(
@@ -147,7 +147,7 @@ def test_holiday_fires_are_listed_for_the_ledger_with_their_names():
         (at8(date(2026, 9, 25)), "Skipped: not a business day (Chuseok)."),
         (at8(date(2026, 9, 26)), "Skipped: not a business day (The second day of Chuseok)."),
     )
-    assert describe_trigger(trigger).endswith("on Korean business days, up to 60 s later")
+    assert describe_trigger(trigger).endswith("on Korean business days, up to 1 min later")
 
 
 # --- properties --------------------------------------------------------------------------
@@ -205,3 +205,40 @@ def test_an_interval_schedule_skips_too():
     )
     fires = next_fire_times(trigger, 3, datetime(2026, 1, 1, 1, tzinfo=SEOUL))
     assert [f.day for f in fires] == [1, 5, 5]
+
+
+class Marked:
+    """A catalogue that marks each pattern it is asked for: the words come from it."""
+
+    def gettext(self, message):
+        return f"<{message}>"
+
+    def ngettext(self, singular, plural, number):
+        return f"<{singular if number == 1 else plural}>"
+
+    def pgettext(self, context, message):
+        return f"<{message}>"
+
+    def npgettext(self, context, singular, plural, number):
+        return f"<{singular if number == 1 else plural}>"
+
+
+def test_descriptions_are_whole_translatable_patterns():
+    trigger = wrap_trigger(
+        CronTrigger(hour=8, timezone=SEOUL, jitter=60),
+        key="k",
+        exclude=[KOREA, date(2026, 12, 24)],
+        on_excluded="next",
+        max_runs=2,
+    )
+    text = describe_trigger(trigger, Marked())
+    assert text.startswith("<<<<<<")  # jitter, limits, moved, dates, calendar, the schedule
+    for pattern in (
+        "{schedule}, up to {jitter} later",
+        "{schedule}, at most {count} successful runs",
+        "{schedule}, moved to the next business day",
+        "{schedule}, except {count} date",
+        "{schedule} on Korean business days",
+    ):
+        head = pattern.split("{schedule}")[1]
+        assert head.split("{")[0] in text

@@ -25,13 +25,14 @@ No Django here.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from apscheduler.triggers.base import BaseTrigger
 
 from .codecs import decode_trigger, encode_trigger, register_trigger_codec, trigger_timezone
+from .text import ENGLISH, Words
 from .triggers import next_fire_time, seek_function
 
 __all__ = ["RULES", "BusinessDays", "business_days"]
@@ -47,20 +48,13 @@ MAX_SEARCH = timedelta(days=3 * 366)
 
 _WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
-# Adjectives for the calendars people name most; others read "in XX".
-_ADJECTIVES = {
-    "KR": "Korean",
-    "JP": "Japanese",
-    "CN": "Chinese",
-    "US": "US",
-    "GB": "UK",
-    "UK": "UK",
-    "DE": "German",
-    "FR": "French",
-    "CA": "Canadian",
-    "AU": "Australian",
-    "IN": "Indian",
-    "SG": "Singaporean",
+# Whole patterns for the calendars people name most (a translation may need to
+# reorder them); the others read "on business days in XX".
+_NAMED: dict[str | None, Callable[[Words], str]] = {
+    "KR": lambda w: w.pgettext("schedule", "{schedule} on Korean business days"),
+    "JP": lambda w: w.pgettext("schedule", "{schedule} on Japanese business days"),
+    "US": lambda w: w.pgettext("schedule", "{schedule} on US business days"),
+    "GB": lambda w: w.pgettext("schedule", "{schedule} on UK business days"),
 }
 
 _CALENDARS: dict[tuple[str, str, str | None], Any] = {}
@@ -306,37 +300,40 @@ class BusinessDays(BaseTrigger):
 
     # --- words and state -----------------------------------------------------------------
 
-    def calendar_words(self) -> str:
-        """``Korean business days``, ``business days (Mon-Fri), except 2 dates``..."""
-        if self.country is not None:
-            region = (
-                self.country if self.subdivision is None else f"{self.country}-{self.subdivision}"
-            )
-            adjective = _ADJECTIVES.get(self.country)
-            if adjective is not None and self.subdivision is None:
-                text = f"{adjective} business days"
-            else:
-                text = f"business days in {region}"
-        elif self.market is not None:
-            text = f"{self.market} trading days"
+    def describe_in(self, words: Words = ENGLISH) -> str:
+        """``At 08:00 every day (Asia/Seoul) on Korean business days``, in ``words``' language."""
+        from .preview import describe_trigger  # deferred: preview imports the triggers
+
+        schedule = describe_trigger(self.trigger, words)
+        if self.country in _NAMED and self.subdivision is None:
+            text = _NAMED[self.country](words).format(schedule=schedule)
+        elif self.country is not None or self.market is not None:
+            region = self.market or self.country
+            if self.subdivision is not None:
+                region = f"{self.country}-{self.subdivision}"
+            pattern = words.pgettext("schedule", "{schedule} on business days in {region}")
+            text = pattern.format(schedule=schedule, region=region)
         else:
-            text = "business days"
-        if self.weekdays != (0, 1, 2, 3, 4):
-            text += " (" + ", ".join(_WEEKDAY_NAMES[d][:3] for d in self.weekdays) + ")"
+            pattern = words.pgettext("schedule", "{schedule} on business days")
+            text = pattern.format(schedule=schedule)
         if self.dates:
-            count = len(self.dates)
-            text += f", except {count} date" + ("" if count == 1 else "s")
+            pattern = words.npgettext(
+                "schedule",
+                "{schedule}, except {count} date",
+                "{schedule}, except {count} dates",
+                len(self.dates),
+            )
+            text = pattern.format(schedule=text, count=len(self.dates))
+        if self.rule == "next":
+            pattern = words.pgettext("schedule", "{schedule}, moved to the next business day")
+            text = pattern.format(schedule=text)
+        elif self.rule == "previous":
+            pattern = words.pgettext("schedule", "{schedule}, moved to the business day before")
+            text = pattern.format(schedule=text)
         return text
 
     def __str__(self) -> str:
-        from .preview import describe_trigger  # deferred: preview imports the triggers
-
-        moved = {
-            "skip": "",
-            "next": ", moved to the next business day",
-            "previous": (", moved to the business day before"),
-        }[self.rule]
-        return f"{describe_trigger(self.trigger)} on {self.calendar_words()}{moved}"
+        return self.describe_in(ENGLISH)
 
     def __repr__(self) -> str:
         return (

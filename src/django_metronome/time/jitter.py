@@ -24,6 +24,7 @@ from typing import Any
 from apscheduler.triggers.base import BaseTrigger
 
 from .codecs import decode_trigger, encode_trigger, register_trigger_codec
+from .text import ENGLISH, Words, duration
 from .triggers import next_fire_time
 
 __all__ = ["JitteredTrigger", "jitter_offset", "nominal_time", "with_deterministic_jitter"]
@@ -166,19 +167,22 @@ class JitteredTrigger(BaseTrigger):
     def __hash__(self) -> int:
         return hash((self.jitter_seconds, self.key))
 
-    def __str__(self) -> str:
+    def describe_in(self, words: Words = ENGLISH) -> str:
+        """``At 08:00 every day (Asia/Seoul), up to 10 min later``, in ``words``' language."""
         from .preview import describe_trigger  # deferred: preview imports the triggers
 
-        return f"{describe_trigger(self.trigger)}, up to {_seconds(self.jitter_seconds)} later"
+        return words.pgettext("schedule", "{schedule}, up to {jitter} later").format(
+            schedule=describe_trigger(self.trigger, words),
+            jitter=duration(self.jitter_seconds, words=words),
+        )
+
+    def __str__(self) -> str:
+        return self.describe_in(ENGLISH)
 
     def __repr__(self) -> str:
         return (
             f"JitteredTrigger({self.trigger!r}, jitter={self.jitter_seconds!r}, key={self.key!r})"
         )
-
-
-def _seconds(value: float) -> str:
-    return f"{value:g} s"
 
 
 def with_deterministic_jitter(trigger: BaseTrigger, key: str) -> BaseTrigger:

@@ -25,6 +25,7 @@ from .codecs import (
     encode_trigger,
     register_trigger_codec,
 )
+from .text import ENGLISH, Words
 from .triggers import next_fire_time
 
 __all__ = ["Limits", "find_limits"]
@@ -87,25 +88,34 @@ class Limits(BaseTrigger):
             return None
         return fire
 
-    def limit_words(self) -> str:
-        """``from ... until ..., at most 3 runs``; '' when there is no limit."""
-        parts = []
-        if self.start_date is not None:
-            parts.append(f"from {self.start_date.isoformat(sep=' ')}")
-        if self.end_date is not None:
-            parts.append(f"until {self.end_date.isoformat(sep=' ')}")
-        text = " ".join(parts)
+    def describe_in(self, words: Words = ENGLISH) -> str:
+        """``..., from 2026-05-01 00:00:00+09:00 until ...``, ``..., at most 3 successful runs``."""
+        from .preview import describe_trigger  # deferred: preview imports the triggers
+
+        text = describe_trigger(self.trigger, words)
+        start = self.start_date.isoformat(sep=" ") if self.start_date is not None else None
+        end = self.end_date.isoformat(sep=" ") if self.end_date is not None else None
+        if start is not None and end is not None:
+            pattern = words.pgettext("schedule", "{schedule}, from {start} until {end}")
+            text = pattern.format(schedule=text, start=start, end=end)
+        elif start is not None:
+            pattern = words.pgettext("schedule", "{schedule}, from {start}")
+            text = pattern.format(schedule=text, start=start)
+        elif end is not None:
+            pattern = words.pgettext("schedule", "{schedule}, until {end}")
+            text = pattern.format(schedule=text, end=end)
         if self.max_runs is not None:
-            runs = "1 successful run" if self.max_runs == 1 else f"{self.max_runs} successful runs"
-            text = f"{text}, at most {runs}" if text else f"at most {runs}"
+            pattern = words.npgettext(
+                "schedule",
+                "{schedule}, at most {count} successful run",
+                "{schedule}, at most {count} successful runs",
+                self.max_runs,
+            )
+            text = pattern.format(schedule=text, count=self.max_runs)
         return text
 
     def __str__(self) -> str:
-        from .preview import describe_trigger  # deferred: preview imports the triggers
-
-        words = self.limit_words()
-        inner = describe_trigger(self.trigger)
-        return f"{inner}, {words}" if words else inner
+        return self.describe_in(ENGLISH)
 
     def __repr__(self) -> str:
         return (

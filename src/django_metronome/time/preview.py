@@ -119,6 +119,9 @@ def describe_trigger(trigger: BaseTrigger, words: Words = ENGLISH) -> str:
         else:
             pattern = words.pgettext("schedule", "Whenever one of these fires: {triggers}")
         return pattern.format(triggers=parts)
+    describe_in = getattr(trigger, "describe_in", None)  # wrappers: business days, jitter...
+    if callable(describe_in):
+        return str(describe_in(words))
     return str(trigger)
 
 
