@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -27,7 +28,7 @@ from django.utils import translation
 import django_metronome
 from django_metronome import checks, present
 from django_metronome.admin.base import format_instant
-from django_metronome.models import DjangoJob, SchedulerNode
+from django_metronome.models import DjangoJob, DjangoJobExecution, ExecutionStatus, SchedulerNode
 from tests.testapp import jobs
 
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -177,6 +178,20 @@ def test_the_command_line_follows_language_code_but_not_its_json(settings, weekd
     assert "State      활성" in words
     assert data["schedule"] == "At 08:00 on Monday through Friday (Asia/Seoul)"
     assert data["source"] == "runtime"
+
+
+def test_the_command_lines_tables_use_the_shared_words(settings, weekday_job) -> None:
+    DjangoJobExecution.objects.create(
+        job_id=weekday_job.pk,
+        run_time=NOW,
+        status=ExecutionStatus.SUCCEEDED,
+        duration=timedelta(seconds=1.5),
+        lateness=timedelta(milliseconds=12),
+    )
+    assert re.search(r"succeeded +1\.50 s +12 ms", metronome("history", "--job", weekday_job.pk))
+    settings.LANGUAGE_CODE = "ko"
+    with translation.override("ko"):
+        assert re.search(r"성공 +1\.50초 +12ms", metronome("history", "--job", weekday_job.pk))
 
 
 def test_system_checks_speak_korean(settings) -> None:
