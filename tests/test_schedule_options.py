@@ -115,6 +115,7 @@ def test_holiday_fires_are_skipped_in_the_ledger_with_the_holidays_name():
         next_run_time=eight,
     )
     assert isinstance(job.trigger, BusinessDays)
+    assert DjangoJob.objects.get(id="workdays").time_zone == "Asia/Seoul"  # the wrapped zone
     assert (
         DjangoJob.objects.get(id="workdays").describe_schedule().endswith("on Korean business days")
     )

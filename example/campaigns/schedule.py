@@ -120,3 +120,29 @@ def remove_campaign_end(campaign_id: int) -> bool:
     except JobLookupError:
         return False
     return True
+
+
+def schedule_business_day_funding_check() -> Job:
+    """
+    The funding check on Korean business days: 09:00, Monday to Friday, not on public holidays.
+
+    A variant of the reference's daily 08:10 check (``operator.py``, kept as it was) for
+    teams that act on its result in office hours. On Chuseok or Seollal the fire is
+    skipped, and the run history says which holiday ("Skipped: not a business day
+    (Chuseok)."). The calendar is stored by its country code, not as an object; see
+    docs/schedules.md. Call it once (a deploy step, a shell); it replaces itself.
+    """
+    import holidays
+
+    from django_metronome import add_job
+
+    return add_job(
+        "campaigns.checker:CampaignStatusChecker.check_funding_success",
+        "cron",
+        hour=9,
+        timezone="Asia/Seoul",
+        exclude=holidays.country_holidays("KR"),
+        id="funding-check-business-days",
+        name="check_funding_success on Korean business days",
+        replace_existing=True,
+    )

@@ -203,6 +203,11 @@ class BusinessDays(BaseTrigger):
 
     # --- fires -------------------------------------------------------------------------
 
+    @property
+    def timezone(self) -> tzinfo | None:
+        """The wrapped trigger's zone: the job's zone, shown and stored as such."""
+        return trigger_timezone(self.trigger)
+
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from apscheduler.triggers.base import BaseTrigger
 
-from .codecs import decode_trigger, encode_trigger, register_trigger_codec
+from .codecs import decode_trigger, encode_trigger, register_trigger_codec, trigger_timezone
 from .text import ENGLISH, Words, duration
 from .triggers import next_fire_time
 
@@ -87,6 +87,11 @@ class JitteredTrigger(BaseTrigger):
 
     def _following(self, nominal: datetime) -> datetime | None:
         return next_fire_time(self.trigger, nominal, nominal)
+
+    @property
+    def timezone(self) -> tzinfo | None:
+        """The wrapped trigger's zone: the job's zone, shown and stored as such."""
+        return trigger_timezone(self.trigger)
 
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime

@@ -13,7 +13,7 @@ No Django here.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from apscheduler.triggers.base import BaseTrigger
@@ -24,6 +24,7 @@ from .codecs import (
     encode_datetime,
     encode_trigger,
     register_trigger_codec,
+    trigger_timezone,
 )
 from .text import ENGLISH, Words
 from .triggers import next_fire_time
@@ -69,6 +70,11 @@ class Limits(BaseTrigger):
         self.start_date = start_date
         self.end_date = end_date
         self.max_runs = max_runs
+
+    @property
+    def timezone(self) -> tzinfo | None:
+        """The wrapped trigger's zone: the job's zone, shown and stored as such."""
+        return trigger_timezone(self.trigger)
 
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
