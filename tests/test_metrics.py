@@ -27,9 +27,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from django_metronome.models import DjangoJob, DjangoJobExecution, SchedulerNode
 from django_metronome.observe import access, metrics
-from django_metronome.store import retention
+from django_metronome.store import incidents, retention
 from django_metronome.store.db import utcnow
-from django_metronome.store.models import FINAL_STATUSES
+from django_metronome.store.models import FINAL_STATUSES, Incident, IncidentKind
 
 URL = "/metronome/metrics"
 TOKEN = "a-long-random-test-token-0123456789"
@@ -144,6 +144,20 @@ def test_a_scrape_says_what_the_ledger_says(staff, world):
         found, "metronome_job_last_success_timestamp_seconds", job_id="active"
     ) == pytest.approx(latest.finished_at.timestamp(), abs=1e-6)
     assert value(found, "metronome_job_last_success_timestamp_seconds", job_id="held") is None
+    for outcome in ("succeeded", "failed", "missed", "skipped"):
+        last = ledger.filter(job_id="active", status=outcome).order_by("-finished_at").first()
+        assert value(
+            found, "metronome_job_last_fire_timestamp_seconds", job_id="active", outcome=outcome
+        ) == pytest.approx(last.finished_at.timestamp(), abs=1e-6)
+    assert (
+        value(
+            found,
+            "metronome_job_last_fire_timestamp_seconds",
+            job_id="active",
+            outcome="interrupted",
+        )
+        is None
+    )
 
     active = DjangoJob.objects.get(pk="active")
     assert value(
@@ -195,6 +209,7 @@ def test_names_follow_prometheus_conventions(staff, world):
         # identity): outcome has five values, the rest describe the job or process.
         for sample in family.samples:
             assert set(sample.labels) <= {
+                "kind",
                 "job_id",
                 "outcome",
                 "node",
@@ -218,13 +233,20 @@ def test_openmetrics_when_the_scraper_asks(staff, world):
     assert value(found, "metronome_job_duration_seconds_sum", job_id="active") == 8.25
 
 
-def test_a_prune_lowers_the_counters(staff, world):
-    before = value(scrape(staff), "metronome_job_fires_total", job_id="active", outcome="missed")
+def test_a_prune_lowers_the_counters_not_the_latest_times(staff, world):
+    earlier = scrape(staff)
+    before = value(earlier, "metronome_job_fires_total", job_id="active", outcome="missed")
     deleted = retention.prune_older_than(connection.alias, utcnow(), timedelta(seconds=399))
     assert deleted
-    after = value(scrape(staff), "metronome_job_fires_total", job_id="active", outcome="missed")
+    later = scrape(staff)
+    after = value(later, "metronome_job_fires_total", job_id="active", outcome="missed")
     # Counted over the retained ledger: Prometheus' rate() takes the drop for a reset.
     assert (before, after) == (2, 0)
+    # The newest rows stay: the latest failure's time does not move.
+    last_failed = {"job_id": "active", "outcome": "failed"}
+    assert value(later, "metronome_job_last_fire_timestamp_seconds", **last_failed) == value(
+        earlier, "metronome_job_last_fire_timestamp_seconds", **last_failed
+    )
 
 
 def test_the_queries_of_a_scrape_do_not_grow_with_the_jobs(db):
@@ -242,7 +264,34 @@ def test_the_queries_of_a_scrape_do_not_grow_with_the_jobs(db):
         job(f"more-{index}")
         run(f"more-{index}", 10, "failed", duration=1.0, lateness=0.1)
         node(f"web:{index + 2}:aaa")
-    assert queries() == few == 4
+    assert queries() == few == 5
+
+
+def test_open_incidents(staff, world):
+    now = utcnow()
+    incidents.open_incident(connection.alias, "active", IncidentKind.FAILING, now)
+    resolved = incidents.open_incident(connection.alias, "held", IncidentKind.OVERDUE, now)
+    incidents.resolve_incident(connection.alias, resolved, now)
+    incidents.open_incident(connection.alias, "", IncidentKind.NO_SCHEDULER, now)
+    found = scrape(staff)
+    assert {kind: value(found, "metronome_incidents_open", kind=kind) for kind in IncidentKind} == {
+        IncidentKind.OVERDUE: 0,
+        IncidentKind.FAILING: 1,
+        IncidentKind.NO_SCHEDULER: 1,
+    }
+    opened = Incident.objects.get(job_id="active", is_open=True).opened_at.timestamp()
+    assert value(
+        found, "metronome_job_incident_opened_timestamp_seconds", job_id="active", kind="failing"
+    ) == pytest.approx(opened, abs=1e-6)
+    # Only open incidents of a job are series.
+    assert [
+        key for key in found if key[0] == "metronome_job_incident_opened_timestamp_seconds"
+    ] == [
+        (
+            "metronome_job_incident_opened_timestamp_seconds",
+            (("job_id", "active"), ("kind", "failing")),
+        )
+    ]
 
 
 def test_the_collector_serves_any_registry(world):

@@ -2,10 +2,10 @@
 Prometheus/OpenMetrics metrics, computed from the database at each scrape.
 
 :class:`MetronomeCollector` is a ``prometheus-client`` collector that reads
-the job table, the run ledger and the scheduler processes each time it is
-collected, as kube-state-metrics does for Kubernetes' CronJobs: every web
-process serves the same numbers, and no multiprocess registry is needed. Four
-queries per scrape, whatever the number of jobs (one of them reads the
+the job table, the run ledger, the scheduler processes and the open incidents
+each time it is collected, as kube-state-metrics does for Kubernetes'
+CronJobs: every web process serves the same numbers, and no multiprocess
+registry is needed. Five queries per scrape, whatever the number of jobs (one of them reads the
 retained ledger through, grouped by job and status; see ``docs/metrics.md``
 for its cost).
 
@@ -48,6 +48,8 @@ from ..store.models import (
     DjangoJob,
     DjangoJobExecution,
     ExecutionStatus,
+    Incident,
+    IncidentKind,
     SchedulerNode,
 )
 
@@ -105,8 +107,8 @@ def exposition(accept: str = "", using: str | None = None) -> tuple[bytes, str]:
 
 
 def collect(using: str, now: datetime) -> list[Metric]:
-    """Every metric, as the database has it at ``now``: four queries."""
-    return [*_job_metrics(using), *_scheduler_metrics(using, now)]
+    """Every metric, as the database has it at ``now``: five queries."""
+    return [*_job_metrics(using), *_scheduler_metrics(using, now), *_incident_metrics(using)]
 
 
 def _timestamp(value: datetime | None) -> float | None:
@@ -158,6 +160,14 @@ def _job_metrics(using: str) -> Iterable[Metric]:
         labels=["job_id"],
         unit="seconds",
     )
+    last_fire = GaugeMetricFamily(
+        "metronome_job_last_fire_timestamp_seconds",
+        "When the job's latest fire with this outcome in the retained run history ended, "
+        "in Unix time; absent when it has none. Pruning does not move it (the newest rows "
+        "are kept), so alerts on recent failures use it rather than the counter.",
+        labels=["job_id", "outcome"],
+        unit="seconds",
+    )
     last_success = GaugeMetricFamily(
         "metronome_job_last_success_timestamp_seconds",
         "When the job's latest successful fire in the retained run history finished, "
@@ -186,6 +196,8 @@ def _job_metrics(using: str) -> Iterable[Metric]:
         for outcome in OUTCOMES:
             row = per_status.get(outcome)
             fires.add_metric([job_id, outcome.value], row["fires"] if row else 0)
+            if row is not None and (ended := _timestamp(row["last"])) is not None:
+                last_fire.add_metric([job_id, outcome.value], ended)
         started = [row for status, row in per_status.items() if status in STARTED_OUTCOMES]
         lateness.add_metric(
             [job_id],
@@ -201,7 +213,18 @@ def _job_metrics(using: str) -> Iterable[Metric]:
         succeeded = per_status.get(ExecutionStatus.SUCCEEDED)
         if succeeded is not None and (last := _timestamp(succeeded["last"])) is not None:
             last_success.add_metric([job_id], last)
-    return [info, next_fire, paused, quarantined, orphaned, fires, lateness, duration, last_success]
+    return [
+        info,
+        next_fire,
+        paused,
+        quarantined,
+        orphaned,
+        fires,
+        lateness,
+        duration,
+        last_fire,
+        last_success,
+    ]
 
 
 def _history(using: str) -> dict[str, dict[str, dict[str, Any]]]:
@@ -303,3 +326,30 @@ def _scheduler_metrics(using: str, now: datetime) -> Iterable[Metric]:
         running.add_metric(labels, open_fires.get((node.id, ExecutionStatus.RUNNING), 0))
         claimed.add_metric(labels, open_fires.get((node.id, ExecutionStatus.CLAIMED), 0))
     return [info, up, heartbeat_age, started, clock_offset, running, claimed, pending]
+
+
+def _incident_metrics(using: str) -> Iterable[Metric]:
+    open_count = GaugeMetricFamily(
+        "metronome_incidents_open",
+        "Incidents open now (expectations broken and not cleared; see docs/alerts.md), by kind.",
+        labels=["kind"],
+    )
+    opened = GaugeMetricFamily(
+        "metronome_job_incident_opened_timestamp_seconds",
+        "When the job's open incident of this kind opened, in Unix time; absent when none is open.",
+        labels=["job_id", "kind"],
+        unit="seconds",
+    )
+    counts = dict.fromkeys(IncidentKind.values, 0)
+    for job_id, kind, opened_at in (
+        Incident.objects.using(using)
+        .filter(is_open=True)
+        .order_by("job_id", "kind")
+        .values_list("job_id", "kind", "opened_at")
+    ):
+        counts[kind] = counts.get(kind, 0) + 1
+        if job_id:
+            opened.add_metric([job_id, kind], opened_at.timestamp())
+    for kind, count in counts.items():
+        open_count.add_metric([kind], count)
+    return [open_count, opened]
