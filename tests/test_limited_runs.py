@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import django_metronome
+from django_metronome import present
 from django_metronome.models import DjangoJob, DjangoJobExecution, ExecutionStatus
 from django_metronome.store import claims, ledger
 from django_metronome.store.ledger import Outcome
@@ -149,6 +150,7 @@ def test_max_runs_ends_the_job_after_that_many_successes_and_keeps_it():
     assert claim(at).fire_count == 0
     job = DjangoJob.objects.get(id="twice")  # kept, with its history
     assert job.next_run_time is None
+    assert present.job_state(job) == "finished"  # shown as finished, not as paused
     statuses = list(
         DjangoJobExecution.objects.filter(job_id="twice")
         .order_by("run_time")

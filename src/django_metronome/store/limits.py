@@ -87,3 +87,31 @@ def limit_runs(
             next_run_time=None, updated_at=to_db(now)
         )
     return [job for job in jobs if job.id not in finished], finished
+
+
+def stored_max_runs(state: Any) -> int | None:
+    """``max_runs`` from a job's stored JSON state, without building its trigger."""
+    trigger = state.get("trigger") if isinstance(state, dict) else None
+    for _ in range(10):  # the wrappers nest a few levels deep at most
+        if not isinstance(trigger, dict):
+            return None
+        if trigger.get("type") == "limits":
+            value = trigger.get("max_runs")
+            return value if isinstance(value, int) else None
+        trigger = trigger.get("trigger")
+    return None
+
+
+def is_finished(job: DjangoJob) -> bool:
+    """
+    Whether a stored job ended by reaching its ``max_runs`` (its next run time cleared).
+
+    One query, and only for a job with no next run time and a ``max_runs``.
+    """
+    if job.next_run_time is not None:
+        return False
+    limit = stored_max_runs(job.state)
+    if limit is None:
+        return False
+    succeeded, _ = finished_runs(job._state.db or "default", [job.pk])
+    return succeeded[job.pk] >= limit
