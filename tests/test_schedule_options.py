@@ -183,3 +183,19 @@ def test_the_loop_runs_jittered_fires_and_ends_a_job_after_max_runs(fast):
     fast.wait_for_outcomes(5)
     assert [status for _, _, status, _ in rows("two")].count("succeeded") == 2
     assert DjangoJob.objects.filter(id="two").exists()  # finished, kept
+
+
+def test_the_job_page_lists_the_jittered_next_fires(admin_client):
+    from django_metronome.admin.base import format_in_zone
+
+    django_metronome.add_job(
+        "tests.testapp.jobs:noop", "cron", hour=8, timezone=SEOUL, jitter=600, id="morning"
+    )
+    row = DjangoJob.objects.get(id="morning")
+    fires = row.next_fire_times(3)
+    assert all(fire.hour == 8 and fire.minute < 10 for fire in fires)
+    assert any(fire.second or fire.minute for fire in fires)  # not the nominal 08:00
+    body = admin_client.get("/admin/django_metronome/djangojob/morning/change/").content.decode()
+    for fire in fires:
+        assert format_in_zone(fire, "Asia/Seoul") in body
+    assert row.describe_schedule().endswith(", up to 10 min later")
