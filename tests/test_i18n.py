@@ -201,3 +201,39 @@ def test_system_checks_speak_korean(settings) -> None:
     assert error.id == "django_metronome.E011"
     assert error.msg == "METRONOME['CLOCK']이 'sundial'입니다."
     assert "데이터베이스 서버의 시계" in error.hint
+
+
+def visible_english(template: str) -> list[str]:
+    """The words a person would read in ``template`` that no translate tag carries."""
+    text = re.sub(r"{%\s*comment\s*%}.*?{%\s*endcomment\s*%}", " ", template, flags=re.S)
+    text = re.sub(r"{%\s*blocktranslate.*?{%\s*endblocktranslate\s*%}", " ", text, flags=re.S)
+    text = re.sub(r"{%\s*block bodyclass\s*%}.*?{%\s*endblock\s*%}", " ", text, flags=re.S)
+    text = re.sub(r"{%.*?%}|{{.*?}}", " ", text, flags=re.S)
+    text = re.sub(r"<(script|style)\b.*?</\1>", " ", text, flags=re.S)
+    shown = r'\b(?:title|placeholder|alt|aria-label)="([^"]*)"'
+    button = r'^<input[^>]*type="(?:submit|button)"[^>]*value="([^"]*)"'
+    found = [
+        value
+        for tag in re.findall(r"<[^>]*>", text)
+        for value in re.findall(shown, tag) + re.findall(button, tag)
+        if re.search(r"[A-Za-z]{2}", value)
+    ]
+    found += re.findall(r"[A-Za-z]{2,}(?:[ \t]+[A-Za-z\u2019'-]+)*", re.sub(r"<[^>]*>", " ", text))
+    return [word for word in found if word not in ("UTC", "PID")]
+
+
+def test_the_templates_have_no_text_outside_translate_tags() -> None:
+    """Every word a person reads in the app's templates goes through the catalogue."""
+    folder = Path(django_metronome.__file__).parent / "templates"
+    untranslated = {
+        str(path.relative_to(folder)): words
+        for path in sorted(folder.rglob("*.html"))
+        if (words := visible_english(path.read_text()))
+    }
+    assert not untranslated, (
+        f"Text outside {{% translate %}}/{{% blocktranslate %}}: {untranslated}. Mark it, then "
+        "run scripts/check_messages --update and translate the new entries."
+    )
+    # The check itself finds what it should.
+    sample = '<p title="Hi">Run <b>now</b>{% translate "x" %}<input type="submit" value="Go">'
+    assert visible_english(sample) == ["Hi", "Go", "Run  now"]
