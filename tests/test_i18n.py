@@ -170,10 +170,9 @@ def test_the_command_line_follows_language_code_but_not_its_json(settings, weekd
     assert "Schedule   At 08:00 on Monday through Friday (Asia/Seoul)" in english
     assert "State      active" in english
 
-    settings.LANGUAGE_CODE = "ko"
-    with translation.override("ko"):  # what manage.py does with LANGUAGE_CODE = "ko"
-        words = metronome("show", weekday_job.pk, "--count", "0")
-        data = json.loads(metronome("show", weekday_job.pk, "--count", "0", "--json"))
+    settings.LANGUAGE_CODE = "ko"  # nothing activated: the command follows the setting
+    words = metronome("show", weekday_job.pk, "--count", "0")
+    data = json.loads(metronome("show", weekday_job.pk, "--count", "0", "--json"))
     assert "Schedule   매주 월요일부터 금요일까지 08:00 (Asia/Seoul)" in words
     assert "State      활성" in words
     assert data["schedule"] == "At 08:00 on Monday through Friday (Asia/Seoul)"
@@ -190,8 +189,7 @@ def test_the_command_lines_tables_use_the_shared_words(settings, weekday_job) ->
     )
     assert re.search(r"succeeded +1\.50 s +12 ms", metronome("history", "--job", weekday_job.pk))
     settings.LANGUAGE_CODE = "ko"
-    with translation.override("ko"):
-        assert re.search(r"성공 +1\.50초 +12ms", metronome("history", "--job", weekday_job.pk))
+    assert re.search(r"성공 +1\.50초 +12ms", metronome("history", "--job", weekday_job.pk))
 
 
 def test_system_checks_speak_korean(settings) -> None:
