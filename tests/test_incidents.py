@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.db import IntegrityError, connection, connections, transaction
 
 from django_metronome.alerts import evaluate, expect
+from django_metronome.loop import watch
 from django_metronome.models import (
     DjangoJob,
     DjangoJobExecution,
@@ -277,3 +278,28 @@ def test_the_watch_command_evaluates_notifies_and_lists(settings, heard, capsys)
     out = capsys.readouterr().out
     assert "Opened 0 incident(s), resolved 0." in out
     assert "no scheduler alive: No scheduler process has sent a heartbeat" in out
+
+
+# --- the heart's share: the turn, then the announcer evaluates ---------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_watch_takes_the_turn_and_its_announcer_evaluates_and_notifies(settings):
+    settings.METRONOME = {"WATCH_INTERVAL": 60, "EXPECT_SCHEDULER": True}
+    threads: list[str] = []
+
+    def opened(sender, incident, **kwargs):
+        threads.append(threading.current_thread().name)
+
+    incident_opened.connect(opened)
+    try:
+        first, second = watch.Watch("default", "p1"), watch.Watch("default", "p2")
+        assert not first.tick()  # not before half an interval after the start
+        first._tried_at = second._tried_at = -float("inf")
+        assert first.tick()
+        assert not second.tick()  # the turn is taken for WATCH_INTERVAL
+        assert watch.announcer.flush(10)
+    finally:
+        incident_opened.disconnect(opened)
+    assert threads == ["metronome-announcer"]
+    assert Incident.objects.get().kind == IncidentKind.NO_SCHEDULER

@@ -4,10 +4,10 @@ The watch: evaluating the expectations in turn, and announcing incidents.
 The heart calls :meth:`Watch.tick` at every heartbeat. Every half
 ``WATCH_INTERVAL`` a process asks the database for the turn
 (:func:`..store.incidents.take_turn`): exactly one process gets it per
-interval, and evaluates. What it opened and resolved goes to the announcer,
-a thread of its own that sends ``incident_opened`` / ``incident_resolved``:
-the built-in notifiers (a webhook retried with backoff, mail) and the
-project's receivers run there, never in the heart (a slow receiver must not
+interval. That process's announcer, a thread of its own, evaluates and sends
+``incident_opened`` / ``incident_resolved`` for what it opened and resolved:
+the evaluation, the built-in notifiers (a webhook retried with backoff, mail)
+and the project's receivers run there, never in the heart (nothing slow must
 make the process look dead) nor in the loop.
 """
 
@@ -31,16 +31,21 @@ logger = logging.getLogger("django_metronome.alerts")
 
 
 class Announcer:
-    """A thread that sends the incident signals, in order, one at a time."""
+    """
+    A thread that evaluates (when the heart won the turn) and sends the incident
+    signals, in order, one item at a time: nothing the expectations or the
+    receivers take can delay a heartbeat.
+    """
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[Changes | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Changes | str | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._pending = 0
         self._idle = threading.Condition(self._lock)
 
-    def announce(self, changes: Changes) -> None:
+    def announce(self, changes: Changes | str) -> None:
+        """Send these changes' signals; or, given a database alias, evaluate it first."""
         with self._lock:
             self._pending += 1
             if self._thread is None or not self._thread.is_alive():
@@ -58,17 +63,29 @@ class Announcer:
     def _run(self) -> None:
         try:
             while True:
-                changes = self._queue.get()
-                if changes is None:
+                item = self._queue.get()
+                if item is None:
                     return
                 try:
-                    send(changes)
+                    send(item if isinstance(item, Changes) else _evaluate(item))
                 finally:
+                    # No connection is kept between two items: a turn comes once per
+                    # WATCH_INTERVAL, and a broken connection must not outlive its turn.
+                    connections.close_all()
                     with self._idle:
                         self._pending -= 1
                         self._idle.notify_all()
         finally:
             connections.close_all()
+
+
+def _evaluate(using: str) -> Changes:
+    """One evaluation in the announcer's thread."""
+    try:
+        return evaluate_now(using)
+    except Exception:
+        logger.exception("Evaluating the expectations failed; the next turn tries again.")
+        return Changes()
 
 
 def send(changes: Changes) -> None:
@@ -99,15 +116,16 @@ class Watch:
         # starts (or a test) costs nothing more.
         self._tried_at = time.monotonic()
 
-    def tick(self) -> Changes | None:
-        """Evaluate if it is this process's turn; announce what changed. Return it (or None)."""
+    def tick(self) -> bool:
+        """
+        Ask for the turn (every half interval); with it, have the announcer evaluate
+        and notify. Return whether this process took the turn.
+        """
         interval = conf.WATCH_INTERVAL
         if time.monotonic() - self._tried_at < interval / 2:
-            return None
+            return False
         self._tried_at = time.monotonic()
         if not incidents.take_turn(self.using, self.identity, utcnow(), interval):
-            return None
-        changes = evaluate_now(self.using)
-        if changes:
-            announcer.announce(changes)
-        return changes
+            return False
+        announcer.announce(self.using)
+        return True
