@@ -4,7 +4,7 @@ Signals a project can connect to: incidents and fires that went wrong.
 * ``incident_opened`` / ``incident_resolved`` (sender: the ``Incident`` model;
   ``incident``: the row): an expectation broke, or its condition cleared. Sent
   once per incident by the process that opened or resolved it, from that
-  process's heart thread (or ``manage.py metronome watch``).
+  process's announcer thread (or where ``manage.py metronome watch`` runs).
 * ``fire_failed`` (sender: the scheduler; ``job_id``, ``run_time``,
   ``exception``, ``traceback``): a job raised. Sent from the job's own thread,
   right after it ended.
