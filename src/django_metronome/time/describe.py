@@ -378,6 +378,8 @@ def _generic_days(dom: str, month: str, dow: str, words: Words) -> str:
     elif day_words:
         if months:
             pattern = words.pgettext("cron fields", "{days} of {months}")
+        elif _STEP.fullmatch(dom):
+            pattern = "{days}"  # "every 2 days": already a repetition
         else:
             pattern = words.pgettext("cron fields", "{days} of every month")
     elif weekday_words:
