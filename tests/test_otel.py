@@ -6,6 +6,7 @@ import importlib.util
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from apscheduler.executors.pool import ThreadPoolExecutor
 
 from django_metronome.loop import integrations
 from django_metronome.schedulers import BackgroundScheduler
@@ -41,13 +42,19 @@ def test_tracing_can_be_turned_off(settings, exporter):
     assert integrations.active() == ()
 
 
+class OtherPool(ThreadPoolExecutor):
+    """An executor of APScheduler's own kind: fires go through its submit_job."""
+
+
 @pytest.mark.django_db(transaction=True)
-def test_each_fire_is_a_span(exporter, settings):
+@pytest.mark.parametrize("executor", [None, "other"], ids=["ours", "apscheduler-submit"])
+def test_each_fire_is_a_span(exporter, settings, executor):
     from opentelemetry.trace import StatusCode
 
     exporter.clear()
     settings.METRONOME = {"TRACING": True}
-    scheduler = BackgroundScheduler(timezone=UTC)
+    options = {} if executor is None else {"executors": {"default": OtherPool(2)}}
+    scheduler = BackgroundScheduler(timezone=UTC, **options)
     soon = datetime.now(UTC) + timedelta(seconds=0.2)
     scheduler.add_job(jobs.noop, "date", run_date=soon, id="ok")
     scheduler.add_job(jobs.fail_loudly, "date", run_date=soon, id="fails")
