@@ -57,6 +57,11 @@ _NAMED: dict[str | None, Callable[[Words], str]] = {
     "GB": lambda w: w.pgettext("schedule", "{schedule} on UK business days"),
 }
 
+#: The language of the holiday names in the run ledger, like the rest of its reasons (a
+#: calendar without English names gives its own language's). Without it the package
+#: chooses by machine, so two processes could write the same holiday in two languages.
+NAMES_LANGUAGE = "en_US"
+
 _CALENDARS: dict[tuple[str, str, str | None], Any] = {}
 _CALENDARS_LOCK = threading.Lock()
 
@@ -74,9 +79,11 @@ def _holiday_calendar(kind: str, code: str, subdivision: str | None) -> Any:
                     "pip install 'django-metronome[holidays]'."
                 ) from None
             if kind == "market":
-                calendar = holidays.financial_holidays(code)
+                calendar = holidays.financial_holidays(code, language=NAMES_LANGUAGE)
             else:
-                calendar = holidays.country_holidays(code, subdiv=subdivision)
+                calendar = holidays.country_holidays(
+                    code, subdiv=subdivision, language=NAMES_LANGUAGE
+                )
             _CALENDARS[key] = calendar
         return calendar
 
