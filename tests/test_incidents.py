@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, connection, connections, transaction
 
-from django_metronome.alerts import evaluate, expect
+from django_metronome.alerts import evaluate, expect, store_expectation
 from django_metronome.loop import watch
 from django_metronome.models import (
     DjangoJob,
@@ -82,10 +82,14 @@ def heard():
         ({"max_failures": True}, ValueError, "whole number"),
     ],
 )
-def test_expect_refuses_bad_values(kwargs, error, words):
-    with pytest.raises(error, match=words.replace("(", r"\(").replace(")", r"\)")):
+def test_expect_refuses_bad_values(kwargs, error, words, declared):
+    pattern = words.replace("(", r"\(").replace(")", r"\)")
+    with pytest.raises(error, match=pattern):
         expect("report", **kwargs)
+    with pytest.raises(error, match=pattern):
+        store_expectation("report", **kwargs)
     assert not Expectation.objects.exists()
+    assert declared.version == 0
 
 
 def test_expect_refuses_an_empty_id():
@@ -93,14 +97,42 @@ def test_expect_refuses_an_empty_id():
         expect("", every=60)
 
 
-def test_expect_stores_updates_and_forgets():
-    stored = expect("report", every=timedelta(hours=1), max_failures=2)
+def test_store_expectation_stores_updates_and_forgets():
+    stored = store_expectation("report", every=timedelta(hours=1), max_failures=2)
     assert (stored.every, stored.max_failures) == (3600.0, 2)
     since = stored.since
-    assert expect("report", every=3600, max_failures=2).since == since  # unchanged: same deadline
-    assert expect("report", max_failures=0).every is None
-    assert expect("report") is None
+    unchanged = store_expectation("report", every=3600, max_failures=2)
+    assert unchanged.since == since  # the same deadline
+    assert store_expectation("report", max_failures=0).every is None
+    assert store_expectation("report") is None
     assert not Expectation.objects.exists()
+
+
+@pytest.fixture
+def declared(monkeypatch):
+    """A fresh registry of expectations declared in code."""
+    fresh = incidents.DeclaredExpectations()
+    monkeypatch.setattr(incidents, "declared_expectations", fresh)
+    return fresh
+
+
+def test_expect_declares_and_a_scheduler_stores_at_its_first_heartbeat(declared):
+    expect("report", every=timedelta(minutes=5))
+    expect("sync", max_failures=1)
+    assert not Expectation.objects.exists()  # declaring writes nothing
+    ticker = watch.Watch("default", "p1")
+    ticker.tick()
+    assert sorted(Expectation.objects.values_list("job_id", "every", "max_failures")) == [
+        ("report", 300.0, None),
+        ("sync", None, 1),
+    ]
+    since = Expectation.objects.get(pk="report").since
+    ticker.tick()  # nothing new declared: nothing written
+    expect("report", every=300)  # the same again: stored, the deadline kept
+    expect("sync")  # forgotten
+    ticker.tick()
+    assert list(Expectation.objects.values_list("job_id", flat=True)) == ["report"]
+    assert Expectation.objects.get().since == since
 
 
 # --- evaluation ------------------------------------------------------------------------
@@ -172,7 +204,7 @@ def test_a_removed_job_or_a_forgotten_expectation_resolves_its_incidents():
         incidents.set_expectation("default", job_id, NOW - timedelta(days=1), every=60)
     assert len(check().opened) == 2
     DjangoJob.objects.filter(pk="a").delete()
-    expect("b")
+    store_expectation("b")
     assert sorted(i.job_id for i in check().resolved) == ["a", "b"]
 
 
@@ -193,7 +225,7 @@ def test_evaluate_sends_each_signal_once(heard, settings):
     settings.METRONOME = {"EXPECT_SCHEDULER": False}
     now = datetime.now(UTC)
     job("report")
-    expect("report", max_failures=0)
+    store_expectation("report", max_failures=0)
     run("report", now - timedelta(minutes=2), ok=False)
     evaluate()
     evaluate()

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from django_metronome import add_job
-from django_metronome.alerts import expect
+from django_metronome.alerts import store_expectation
 from django_metronome.models import Incident, IncidentKind, WatchTurn
 from tests.conftest import wait_for
 from tests.test_webhook import Receiver, verify
@@ -35,7 +35,7 @@ def test_one_incident_across_three_schedulers_and_its_resolution(processes, tmp_
         flag = tmp_path / "failing"
         flag.touch()
         add_job("tests.alertjobs:fail_while", "interval", seconds=1, args=[str(flag)], id="flaky")
-        expect("flaky", max_failures=1)
+        store_expectation("flaky", max_failures=1)
         for _ in range(3):
             processes.start(
                 ["-m", "django", "runscheduler", "--settings=tests.settings_alerts"],

@@ -115,12 +115,19 @@ class Watch:
         # The first try half an interval after the start: a process that only
         # starts (or a test) costs nothing more.
         self._tried_at = time.monotonic()
+        #: The version of the declared expectations this process stored last.
+        self._published = -1
 
     def tick(self) -> bool:
         """
-        Ask for the turn (every half interval); with it, have the announcer evaluate
-        and notify. Return whether this process took the turn.
+        Store the expectations declared in code when they changed (the first tick,
+        at the first heartbeat, always); ask for the turn (every half interval);
+        with it, have the announcer evaluate and notify. Return whether this
+        process took the turn.
         """
+        declared = incidents.declared_expectations
+        if declared.version != self._published:
+            self._published = declared.publish(self.using, utcnow())
         interval = conf.WATCH_INTERVAL
         if time.monotonic() - self._tried_at < interval / 2:
             return False

@@ -21,6 +21,7 @@ as a claim is.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,6 +42,9 @@ from .models import (
 
 __all__ = [
     "Changes",
+    "DeclaredExpectations",
+    "checked_expectation",
+    "declared_expectations",
     "evaluate",
     "open_incident",
     "resolve_incident",
@@ -70,22 +74,13 @@ def _seconds(value: Any, name: str) -> float | None:
     return seconds
 
 
-def set_expectation(
-    using: str,
-    job_id: str,
-    now: datetime,
-    *,
-    every: timedelta | float | None = None,
-    max_failures: int | None = None,
-) -> Expectation | None:
+def checked_expectation(
+    job_id: str, every: timedelta | float | None, max_failures: int | None
+) -> tuple[float | None, int | None]:
     """
-    Expect the job ``job_id`` to succeed at least ``every`` (a timedelta or
-    seconds) and/or to fail at most ``max_failures`` times in a row; with
-    neither, forget the job's expectation (and resolve nothing: the next
-    evaluation does). Return the stored expectation (None when forgotten).
-
-    Refuses, with what to write instead, an id that is not a non-empty string,
-    a duration that is not positive, a count that is not a whole number >= 0.
+    ``(every in seconds, max_failures)``, or a refusal saying what to write instead:
+    an id that is not a non-empty string, a duration that is not positive, a count
+    that is not a whole number, 0 or more.
     """
     if not isinstance(job_id, str) or not job_id:
         raise TypeError(f"The job id must be a non-empty string, not {job_id!r}.")
@@ -97,17 +92,76 @@ def set_expectation(
             f"max_failures must be a whole number, 0 or more, not {max_failures!r}: "
             "max_failures=0 opens an incident at the first failure, 2 at the third in a row."
         )
+    return seconds, max_failures
+
+
+def set_expectation(
+    using: str,
+    job_id: str,
+    now: datetime,
+    *,
+    every: timedelta | float | None = None,
+    max_failures: int | None = None,
+) -> Expectation | None:
+    """
+    Store that the job ``job_id`` is expected to succeed at least ``every`` (a
+    timedelta or seconds) and/or to fail at most ``max_failures`` times in a
+    row; with neither, forget the job's expectation (the next evaluation
+    resolves its incidents). Return the stored expectation (None when forgotten).
+    An unchanged expectation keeps its ``since``: its first deadline still counts
+    from when it was first set.
+    """
+    seconds, max_failures = checked_expectation(job_id, every, max_failures)
     expectations = Expectation.objects.using(using)
     if seconds is None and max_failures is None:
         expectations.filter(pk=job_id).delete()
         return None
     current = expectations.filter(pk=job_id).first()
     if current is not None and (current.every, current.max_failures) == (seconds, max_failures):
-        return current  # unchanged: the first deadline still counts from when it was set
+        return current
     expectation, _ = expectations.update_or_create(
         pk=job_id, defaults={"every": seconds, "max_failures": max_failures, "since": now}
     )
     return expectation
+
+
+class DeclaredExpectations:
+    """
+    The expectations this process declared in code (:func:`..alerts.expect`), by job id.
+
+    Declaring writes nothing (an app's ``jobs.py`` is imported by ``manage.py
+    check`` and ``migrate`` too): a scheduler stores them at its first
+    heartbeat, and within a heartbeat of any declared while it runs.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._declared: dict[str, tuple[float | None, int | None]] = {}
+        #: Moves at every declaration: a scheduler stores them again when it moved.
+        self.version = 0
+
+    def declare(
+        self, job_id: str, every: timedelta | float | None, max_failures: int | None
+    ) -> None:
+        checked = checked_expectation(job_id, every, max_failures)
+        with self._lock:
+            self._declared[job_id] = checked
+            self.version += 1
+
+    def publish(self, using: str, now: datetime) -> int:
+        """Store every declared expectation (unchanged ones keep their deadline).
+
+        Return the version stored.
+        """
+        with self._lock:
+            version, declared = self.version, dict(self._declared)
+        for job_id, (every, max_failures) in declared.items():
+            set_expectation(using, job_id, now, every=every, max_failures=max_failures)
+        return version
+
+
+#: This process's declared expectations.
+declared_expectations = DeclaredExpectations()
 
 
 def take_turn(using: str, identity: str, now: datetime, interval: float) -> bool:
