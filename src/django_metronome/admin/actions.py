@@ -20,14 +20,16 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import translation
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext
 
 from .. import present
 from ..conf import conf
+from ..store import audit
 from ..store.db import database_alias, utcnow
-from ..store.models import DjangoJob
+from ..store.models import ChangeOrigin, DjangoJob
 from .base import MetronomeAdmin, format_in_zone, format_instant, job_url, run_url
 from .forms import PauseUntilForm, zone_choices
 
@@ -47,6 +49,11 @@ def named(items: list[Any], show: Callable[[Any], str] = quoted) -> str:
     if more <= 0:
         return names
     return _("{names} and {count} more").format(names=names, count=more)
+
+
+def admin_acting(request: HttpRequest) -> Any:
+    """Changes made inside are the admin's, by the signed-in user (the audit trail)."""
+    return audit.acting(ChangeOrigin.ADMIN, request.user.get_username())
 
 
 class JobPermissions(MetronomeAdmin):
@@ -96,7 +103,8 @@ class JobVerbs(JobPermissions):
                     messages.ERROR,
                 )
                 continue
-            run = job.run_now(requested_by=request.user.get_username())
+            with admin_acting(request):
+                run = job.run_now(requested_by=request.user.get_username())
             self.log_change(request, job, _("Asked for a run now (run {run}).").format(run=run.pk))
             requested.append((job, run))
         if not requested:
@@ -122,7 +130,7 @@ class JobVerbs(JobPermissions):
             messages.SUCCESS,
         )
         for job, _run in requested:
-            reason = present.why_nobody_runs(job, live)
+            reason = present.why_nobody_runs(job, live, translation)
             if reason:
                 self.message_user(
                     request, _("“{job}”: {reason}").format(job=job, reason=reason), messages.WARNING
@@ -134,7 +142,9 @@ class JobVerbs(JobPermissions):
         if not jobs:
             return
         chosen = DjangoJob.objects.using(database_alias()).filter(pk__in=[job.pk for job in jobs])
-        chosen.pause(until)
+        note = str(request.POST.get("note", "")).strip()[:1000]
+        with admin_acting(request):
+            chosen.pause(until, note=note)
         for job in jobs:
             if until is None:
                 self.log_change(request, job, _("Paused."))
@@ -170,7 +180,8 @@ class JobVerbs(JobPermissions):
                     messages.ERROR,
                 )
                 continue
-            upcoming = job.resume(now)
+            with admin_acting(request):
+                upcoming = job.resume(now)
             if upcoming is None:
                 ended.append(job)
                 continue

@@ -164,7 +164,7 @@ def _english() -> bool:
 
 def format_duration(value: timedelta | float | None) -> str:
     """A length of time as everywhere (``2.50 s``, ``3 min 5 s``); empty for None."""
-    return present.length(value, empty="")
+    return present.length(value, empty="", words=translation)
 
 
 # --- badges and flags ----------------------------------------------------------------------
@@ -196,12 +196,15 @@ STATE_STYLES = {present.REFUSED: present.QUARANTINED}
 def state_flags(job: DjangoJob) -> SafeString:
     """Where a job stands as flags: the words of :func:`present.job_states`."""
     flags = []
-    for state in present.job_states(job):
-        label = present.state_label(state.word)
+    for state in present.job_states(job, translation):
+        label = present.state_label(state.word, translation)
         item = flag(label, STATE_STYLES.get(state.word, state.word), state.reason)
         if state.until is not None:
             until = _("until {when}").format(when=format_in_zone(state.until, job.time_zone))
             item = format_html('{} <span class="metronome-until">{}</span>', item, until)
+        if state.word == present.PAUSED and job.paused_at is not None:
+            who = present.pause_words(job, format_in_zone(job.paused_at, job.time_zone))
+            item = format_html('{} <span class="metronome-pause-note">{}</span>', item, who)
         flags.append(item)
     return format_html_join(" ", "{}", ((item,) for item in flags))
 
