@@ -74,7 +74,8 @@ def _holiday_calendar(kind: str, code: str, subdivision: str | None) -> Any:
             try:
                 import holidays
             except ImportError:  # pragma: no cover - the test extra installs it
-                raise ImportError(
+                # A ValueError: a stored job that needs it is quarantined, not crashed on.
+                raise ValueError(
                     f"The {code} holiday calendar needs the 'holidays' package: "
                     "pip install 'django-metronome[holidays]'."
                 ) from None
