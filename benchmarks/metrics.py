@@ -3,9 +3,10 @@ What one scrape of the metrics costs at 10,000 jobs and 1,000,000 ledger rows.
 
 For each database it makes a throwaway database (``metronome_metrics_bench``),
 migrates it, and fills it in the database itself: N jobs (one in fifty paused,
-one in a thousand quarantined) and R ledger rows spread evenly over the jobs
-(90% succeeded, 5% failed, 3% missed, 2% skipped, each with a lateness and a
-duration), a few scheduler processes, then analyses the tables. It then times
+one in a thousand quarantined) and R ledger rows spread evenly over the jobs,
+one a second back from now (90% succeeded, 5% failed, 3% missed, 2% skipped,
+in runs of the job's consecutive fires, so that each job has all four; each
+with a lateness and a duration), a few scheduler processes, then analyses the tables. It then times
 the collector (``collect()``: the queries and the building of the samples) and
 the whole text a scrape returns (``exposition()``), median of five after a
 warm-up, and counts the queries of a scrape and the samples and bytes it
@@ -150,12 +151,13 @@ def seed(db: str, jobs: int, rows: int, now: datetime) -> None:
             cursor.execute(
                 f"INSERT INTO django_metronome_djangojobexecution ({run_columns}) "
                 "SELECT 'job-' || lpad(mod(k, %s)::text, 7, '0'), '', t, "
-                "CASE WHEN mod(k, 100) < 90 THEN 'succeeded' WHEN mod(k, 100) < 95 THEN 'failed' "
-                "WHEN mod(k, 100) < 98 THEN 'missed' ELSE 'skipped' END, 'bench:1:a', "
+                "CASE WHEN mod(k / %s, 100) < 90 THEN 'succeeded' "
+                "WHEN mod(k / %s, 100) < 95 THEN 'failed' "
+                "WHEN mod(k / %s, 100) < 98 THEN 'missed' ELSE 'skipped' END, 'bench:1:a', "
                 "t, t, t + interval '50 ms', interval '50 ms', interval '2 ms', '', false, '', '' "
                 "FROM generate_series(1, %s) AS k, "
                 "LATERAL (SELECT %s::timestamptz - k * interval '1 s' AS t) AS x",
-                [jobs, rows, now],
+                [jobs, jobs, jobs, jobs, rows, now],
             )
             cursor.execute("ANALYZE")
         elif db == "sqlite":
@@ -172,11 +174,12 @@ def seed(db: str, jobs: int, rows: int, now: datetime) -> None:
                 f"INSERT INTO django_metronome_djangojobexecution ({run_columns}) "
                 "WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < %s) "
                 "SELECT printf('job-%%07d', k %% %s), '', datetime(%s, '-' || k || ' seconds'), "
-                "CASE WHEN k %% 100 < 90 THEN 'succeeded' WHEN k %% 100 < 95 THEN 'failed' "
-                "WHEN k %% 100 < 98 THEN 'missed' ELSE 'skipped' END, 'bench:1:a', "
+                "CASE WHEN (k / %s) %% 100 < 90 THEN 'succeeded' "
+                "WHEN (k / %s) %% 100 < 95 THEN 'failed' "
+                "WHEN (k / %s) %% 100 < 98 THEN 'missed' ELSE 'skipped' END, 'bench:1:a', "
                 "datetime(%s, '-' || k || ' seconds'), datetime(%s, '-' || k || ' seconds'), "
                 "datetime(%s, '-' || k || ' seconds'), 50000, 2000, '', 0, '', '' FROM n",
-                [rows, jobs, str(naive), str(naive), str(naive), str(naive)],
+                [rows, jobs, str(naive), jobs, jobs, jobs, str(naive), str(naive), str(naive)],
             )
             cursor.execute("ANALYZE")
         else:
@@ -193,12 +196,13 @@ def seed(db: str, jobs: int, rows: int, now: datetime) -> None:
                 f"INSERT INTO django_metronome_djangojobexecution ({run_columns}) "
                 "SELECT CONCAT('job-', LPAD(mod(seq, %s), 7, '0')), '', "
                 "TIMESTAMPADD(SECOND, -seq, %s), "
-                "CASE WHEN mod(seq, 100) < 90 THEN 'succeeded' WHEN mod(seq, 100) < 95 THEN "
-                "'failed' WHEN mod(seq, 100) < 98 THEN 'missed' ELSE 'skipped' END, 'bench:1:a', "
+                "CASE WHEN mod(seq DIV %s, 100) < 90 THEN 'succeeded' "
+                "WHEN mod(seq DIV %s, 100) < 95 THEN 'failed' "
+                "WHEN mod(seq DIV %s, 100) < 98 THEN 'missed' ELSE 'skipped' END, 'bench:1:a', "
                 "TIMESTAMPADD(SECOND, -seq, %s), TIMESTAMPADD(SECOND, -seq, %s), "
                 "TIMESTAMPADD(SECOND, -seq, %s), 50000, 2000, '', 0, '', '' "
                 f"FROM seq_1_to_{rows}",
-                [jobs, naive, naive, naive, naive],
+                [jobs, naive, jobs, jobs, jobs, naive, naive, naive],
             )
             cursor.execute(
                 "ANALYZE TABLE django_metronome_djangojob, django_metronome_djangojobexecution"
