@@ -28,6 +28,7 @@ import socket
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -90,7 +91,7 @@ class SchedulerAlive(_MetronomeCheck):
                     "No scheduler process has heart-beaten in the last %(age)s: start one "
                     "with `manage.py runscheduler`."
                 )
-                % {"age": duration(report.max_heartbeat_age)}
+                % {"age": duration(report.max_heartbeat_age, words=translation)}
             )
 
 
@@ -114,7 +115,10 @@ class NothingOverdue(_MetronomeCheck):
                     "%(count)d jobs are overdue by more than %(allowed)s.",
                     report.overdue_count,
                 )
-                % {"count": report.overdue_count, "allowed": duration(report.max_overdue)}
+                % {
+                    "count": report.overdue_count,
+                    "allowed": duration(report.max_overdue, words=translation),
+                }
             )
 
 
