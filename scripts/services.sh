@@ -126,3 +126,17 @@ SQL
         return 1
     fi
 }
+
+start_redis() {
+    # redis-server for the RQ tests (tests/test_tasks_rq.py): Debian's package, on
+    # METRONOME_TEST_REDIS_PORT (default 6390, away from a project's own 6379), in
+    # memory only. A server someone already runs there is used as is.
+    local port=${METRONOME_TEST_REDIS_PORT:-6390}
+    port_answers 127.0.0.1 "${port}" && return 0
+    apt_install_missing redis-server
+    log "Starting redis-server on port ${port}"
+    redis-server --port "${port}" --bind 127.0.0.1 --save "" --appendonly no \
+        --daemonize yes --logfile /tmp/metronome-redis-"${port}".log
+    for _ in $(seq 1 60); do port_answers 127.0.0.1 "${port}" && break; sleep 0.2; done
+    port_answers 127.0.0.1 "${port}" || { echo "redis-server did not start." >&2; return 1; }
+}

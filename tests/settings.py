@@ -148,3 +148,16 @@ TASKS = {
     "immediate": {"BACKEND": f"{TASKS_FRAMEWORK}.backends.immediate.ImmediateBackend"},
     "brokerdown": {"BACKEND": "tests.tasksapp.backends.BrokerDownBackend"},
 }
+# RQ through django-tasks-rq (tests/test_tasks_rq.py): scripts/test starts Debian's
+# redis-server on METRONOME_TEST_REDIS_PORT; each run tag has a queue of its own.
+if find_spec("django_tasks_rq"):
+    RQ_QUEUE = f"metronome{RUN_TAG}"
+    _redis = {
+        "HOST": "127.0.0.1",
+        "PORT": int(os.environ.get("METRONOME_TEST_REDIS_PORT", "6390")),
+        "DB": 0,
+    }
+    # django-rq's get_connection() (django-tasks-rq's get_result) reads the "default" queue.
+    RQ_QUEUES = {RQ_QUEUE: _redis, "default": _redis}
+    INSTALLED_APPS += ["django_rq"]
+    TASKS["rq"] = {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": [RQ_QUEUE]}

@@ -226,11 +226,37 @@ def enqueue_fire(
         if between is not None:
             between()
         outcome = _record_enqueued(using, execution_id, task, result)
+        if outcome.status == ExecutionStatus.ENQUEUED:
+            _catch_up(using, backend, outcome)
     if ended:
         # Its last fire is with the task backend now: the ended job's row goes, as it
         # goes with the last outcome of a job run in the scheduler.
         DjangoJob.all_rows.using(using).filter(pk=job_id, ended_at__isnull=False).delete()
     return outcome
+
+
+def _catch_up(using: str, backend: Any, outcome: TaskOutcome) -> None:
+    """
+    A backend outside the ledger's transaction may run the task before the ledger
+    knows its id (a fast worker's signals then find no row): ask the backend once,
+    now that the row has the id, and write what it says.
+    """
+    if not getattr(backend, "supports_get_result", False):
+        return  # the worker's signals, or nothing: docs/tasks.md
+    tasks = framework()
+    try:
+        result = backend.get_result(outcome.result_id)
+    except Exception as exc:
+        if tasks is None or not isinstance(exc, tasks.ResultDoesNotExist):
+            logger.warning("Could not read task result %s: %s", outcome.result_id, exc)
+        return
+    status = _ledger_status(result.status)
+    if status in (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED):
+        finish(result, using)
+    elif status == ExecutionStatus.RUNNING:
+        _rows_of(result, using).filter(status=ExecutionStatus.ENQUEUED).update(
+            status=status, task_worker=_worker(result)
+        )
 
 
 def _record_enqueued(using: str, execution_id: int, task: Any, result: Any) -> TaskOutcome:
@@ -344,11 +370,19 @@ def _rows_of(task_result: Any, using: str | None = None) -> Any:
 
 def connect_signals() -> None:
     """Connect the receivers (``AppConfig.ready``): they run in any process that runs tasks."""
-    tasks = framework()
-    if tasks is None:
-        return
-    tasks.started.connect(on_task_started, dispatch_uid="django_metronome.task_started")
-    tasks.finished.connect(on_task_finished, dispatch_uid="django_metronome.task_finished")
+    # Both frameworks' signals where both are installed: on Django 6 a backend built on
+    # the backport (django-tasks-rq 0.12) sends the backport's.
+    for name in ("django.tasks", "django_tasks"):
+        try:
+            if find_spec(name) is None:
+                continue
+        except ModuleNotFoundError:
+            continue
+        signals = importlib.import_module(f"{name}.signals")
+        signals.task_started.connect(on_task_started, dispatch_uid="django_metronome.task_started")
+        signals.task_finished.connect(
+            on_task_finished, dispatch_uid="django_metronome.task_finished"
+        )
 
 
 # --- reconciliation: results whose signal never came ---------------------------------------------
