@@ -200,3 +200,49 @@ def test_the_job_page_lists_the_jittered_next_fires(admin_client):
     for fire in fires:
         assert format_in_zone(fire, "Asia/Seoul") in body
     assert row.describe_schedule().endswith(", up to 10 min later")
+
+
+def test_redeclaring_a_wrapped_interval_keeps_its_stored_anchor(settings):
+    settings.METRONOME = {"POLL_INTERVAL": 0.05, "SHUTDOWN_TIMEOUT": 2, "MIN_INTERVAL": 0.05}
+    options = {"hours": 1, "jitter": 60, "exclude": [date(2000, 1, 1)], "max_runs": 5}
+
+    def declare():
+        scheduler = BackgroundScheduler(timezone=UTC)
+        scheduler.add_job("tests.testapp.jobs:noop", "interval", id="hourly", **options)
+        return scheduler
+
+    first = declare()
+    first.start()
+    stored = DjangoJob.objects.get(pk="hourly")
+    first.shutdown()
+    second = declare()  # a little later: "one hour from now" has moved
+    second.start()
+    second.shutdown()
+    again = DjangoJob.objects.get(pk="hourly")
+    assert again.state["trigger"] == stored.state["trigger"]
+    assert again.next_run_time == stored.next_run_time
+    description = again.describe_schedule()
+    assert description.startswith("Every hour (UTC) on business days, except 1 date")
+    assert description.endswith(", at most 5 successful runs, up to 1 min later")
+
+
+def test_a_cron_window_is_honoured_and_shown():
+    start = datetime(2026, 5, 1, tzinfo=SEOUL)
+    end = datetime(2026, 5, 3, 23, tzinfo=SEOUL)
+    job = BackgroundScheduler(timezone=UTC).build_job(
+        JobSpec.of(
+            "tests.testapp.jobs:noop",
+            "cron",
+            hour=8,
+            timezone=SEOUL,
+            start_date=start,
+            end_date=end,
+            id="window",
+        ),
+        declared=False,
+    )
+    fires = next_fire_times(job.trigger, 10, datetime(2026, 4, 1, tzinfo=SEOUL))
+    assert [f.day for f in fires] == [1, 2, 3]
+    assert str(job.trigger).endswith(
+        "from 2026-05-01 00:00:00+09:00 until 2026-05-03 23:00:00+09:00"
+    )

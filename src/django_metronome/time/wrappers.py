@@ -18,6 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from .calendars import BusinessDays, business_days
 from .firing import FirePlan
@@ -36,12 +38,14 @@ def wrap_trigger(
     start_date: datetime | None = None,
     end_date: datetime | None = None,
     max_runs: int | None = None,
+    given_start: bool = False,
 ) -> BaseTrigger:
     """
     Return ``trigger`` with its business days, window, run limit and deterministic jitter.
 
     ``start_date``/``end_date`` are for triggers that do not take them
-    themselves (crontab strings, date, and/or); see the module.
+    themselves (crontab strings, date, and/or); ``given_start`` says that an
+    interval trigger's ``start_date`` was given (not "now"); see the module.
     """
     jittered = with_deterministic_jitter(trigger, key)
     inner = jittered.trigger if isinstance(jittered, JitteredTrigger) else jittered
@@ -57,6 +61,15 @@ def wrap_trigger(
             f"on_excluded={on_excluded!r} needs exclude= (the dates or holiday calendar to "
             "leave out), for example exclude=holidays.country_holidays('KR')."
         )
+    if start_date is None and end_date is None:
+        # A window the trigger keeps itself (cron, interval) is repeated in a Limits
+        # wrapper, so that it is shown in the schedule's description as every window
+        # is. An interval's start is its anchor: shown only when it was given.
+        if isinstance(inner, CronTrigger):
+            start_date, end_date = inner.start_date, inner.end_date
+        elif isinstance(inner, IntervalTrigger):
+            start_date = inner.start_date if given_start else None
+            end_date = inner.end_date
     if start_date is not None or end_date is not None or max_runs is not None:
         inner = Limits(inner, start_date=start_date, end_date=end_date, max_runs=max_runs)
     if isinstance(jittered, JitteredTrigger):
