@@ -11,13 +11,16 @@ last test holds the two to the same verdict.
 from __future__ import annotations
 
 import io
+import socket
 from datetime import timedelta
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from django_metronome.models import DjangoJob, SchedulerNode
+from django_metronome.observe.health_check import NothingOverdue, SchedulerAlive
 from django_metronome.store.db import utcnow
 
 URL = "/health/"
@@ -136,3 +139,30 @@ def test_the_plugin_and_the_command_agree(client, db, heartbeat_age, due_in, qua
     plugin_healthy = results["SchedulerAlive"] == results["NothingOverdue"] == "OK"
     assert command_healthy is plugin_healthy
     assert (results["NothingQuarantined"] == "OK") is not quarantined
+
+
+def run_check(check) -> str:
+    """One check's result, as django-health-check's view gets it."""
+    result = async_to_sync(check.get_result)()
+    return "OK" if result.error is None else str(result.error)
+
+
+def test_the_options_of_scheduler_alive(db):
+    node("elsewhere:1:abc", heartbeat_age=20)
+    SchedulerNode.objects.filter(pk="elsewhere:1:abc").update(hostname="elsewhere")
+    assert run_check(SchedulerAlive()) == "OK"
+    assert run_check(SchedulerAlive(max_heartbeat_age=10)) == (
+        "Unavailable: No scheduler process has heart-beaten in the last 10 s: start one with "
+        "`manage.py runscheduler`."
+    )
+    # Only the processes on this host count: there are none here.
+    assert run_check(SchedulerAlive(this_host=True)).startswith("Unavailable: ")
+    here = socket.gethostname()
+    node(f"{here}:2:def")
+    SchedulerNode.objects.filter(pk=f"{here}:2:def").update(hostname=here)
+    assert run_check(SchedulerAlive(this_host=True)) == "OK"
+
+
+def test_an_unknown_database_is_an_error_of_the_check(db):
+    # django-health-check logs it and reports a generic error, never the details.
+    assert run_check(NothingOverdue(database="nowhere")) == "Unknown Error: unknown error"
