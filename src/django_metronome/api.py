@@ -15,7 +15,7 @@ database at once, and whichever scheduler process is running picks it up::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -23,10 +23,13 @@ from apscheduler.job import Job
 
 from .loop.declare import JobSpec
 from .loop.flavours import BackgroundScheduler
+from .store import audit
 from .store.backfill import BackfillResult
+from .store.db import database_alias
 from .store.jobstore import DjangoJobStore
+from .store.models import ChangeOrigin, DjangoJob, JobChange
 
-__all__ = ["add_job", "backfill"]
+__all__ = ["add_job", "backfill", "pause_job", "record_change", "resume_job"]
 
 
 def add_job(
@@ -56,8 +59,81 @@ def add_job(
     store = DjangoJobStore(database)
     builder.add_jobstore(store, "default")
     store.start(builder, "default")
-    builder.store_job(job, "default", spec.replace_existing)
+    with _acting(None):
+        builder.store_job(job, "default", spec.replace_existing)
     return job
+
+
+def _acting(by: str | None) -> Any:
+    """The API's changes, by ``by`` (default: this process, ``user@host:pid``)."""
+    return audit.acting(ChangeOrigin.API, by or audit.process_actor())
+
+
+def pause_job(
+    job_id: str,
+    *,
+    note: str = "",
+    by: str = "",
+    until: datetime | None = None,
+    database: str | None = None,
+) -> DjangoJob:
+    """
+    Pause a job from any process: no fire until it is resumed (or until ``until``).
+
+    ``note`` says why and ``by`` who (default: this process); both are shown in
+    the admin and by ``manage.py metronome show`` until the job is resumed, and
+    the pause is in the job's audit trail. ``DjangoJob.DoesNotExist`` if there is
+    no such job.
+    """
+    job = DjangoJob.objects.using(database_alias(database)).get(pk=job_id)
+    with _acting(by):
+        job.pause(until, note=note, by=by)
+    return job
+
+
+def resume_job(job_id: str, *, by: str = "", database: str | None = None) -> datetime | None:
+    """
+    Resume a paused job from any process; return its next run time.
+
+    None when its schedule has ended (it stays paused). The resume is in the
+    job's audit trail, by ``by`` (default: this process).
+    """
+    job = DjangoJob.objects.using(database_alias(database)).get(pk=job_id)
+    with _acting(by):
+        return job.resume()
+
+
+def record_change(
+    job_id: str,
+    action: str,
+    *,
+    actor: str | None = None,
+    origin: str | None = None,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+    note: str = "",
+    job_name: str = "",
+    database: str | None = None,
+) -> JobChange | None:
+    """
+    Record a change to a job in its audit trail (see :func:`.store.audit.record_change`).
+
+    For changes made outside django-metronome's own verbs (a backfill, a
+    script): ``action`` is one of ``ChangeAction`` (``"backfilled"``, ...),
+    ``origin`` one of ``ChangeOrigin`` (default: the API), ``actor`` who
+    (default: this process). Only the keys of ``before``/``after`` that differ are kept.
+    """
+    return audit.record_change(
+        job_id,
+        action,
+        actor=actor if actor is not None else audit.process_actor(),
+        origin=origin or ChangeOrigin.API,
+        before=before,
+        after=after,
+        note=note,
+        job_name=job_name,
+        using=database,
+    )
 
 
 def backfill(

@@ -203,7 +203,8 @@ def state_flags(job: DjangoJob) -> SafeString:
             until = _("until {when}").format(when=format_in_zone(state.until, job.time_zone))
             item = format_html('{} <span class="metronome-until">{}</span>', item, until)
         if state.word == present.PAUSED and job.paused_at is not None:
-            who = present.pause_words(job, format_in_zone(job.paused_at, job.time_zone))
+            when = format_in_zone(job.paused_at, job.time_zone)
+            who = present.pause_words(job, when, translation)
             item = format_html('{} <span class="metronome-pause-note">{}</span>', item, who)
         flags.append(item)
     return format_html_join(" ", "{}", ((item,) for item in flags))

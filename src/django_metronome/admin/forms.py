@@ -33,6 +33,13 @@ class PauseUntilForm(forms.Form):
         ],
     )
     zone = forms.ChoiceField(label=_("Time zone"))
+    note = forms.CharField(
+        label=_("Note"),
+        required=False,
+        max_length=1000,
+        help_text=_("Why it is paused: shown, with who paused it and when, until it is resumed."),
+        widget=forms.TextInput(attrs={"placeholder": _("Why (optional)")}),
+    )
 
     def __init__(
         self, *args: Any, zones: list[tuple[str, str]], form_id: str = "", **kwargs: Any

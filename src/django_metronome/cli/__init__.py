@@ -12,9 +12,9 @@ for why nobody runs a job are the admin's too (:mod:`django_metronome.present`).
 
 from __future__ import annotations
 
-from . import health, history, list_jobs, metrics, pause, prune, remove, resume, run, show
+from . import audit, health, history, list_jobs, metrics, pause, prune, remove, resume, run, show
 
 #: The subcommands, in the order ``--help`` lists them.
-SUBCOMMANDS = (list_jobs, show, run, pause, resume, remove, history, prune, health, metrics)
+SUBCOMMANDS = (list_jobs, show, run, pause, resume, remove, history, audit, prune, health, metrics)
 
 __all__ = ["SUBCOMMANDS"]

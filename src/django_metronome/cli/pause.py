@@ -1,4 +1,4 @@
-"""``manage.py metronome pause JOB_ID [--until DATETIME]``: stop a job firing, or until a time."""
+"""``manage.py metronome pause JOB_ID [--until DATETIME] [--note TEXT]``: stop a job firing."""
 
 from __future__ import annotations
 
@@ -28,9 +28,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "2026-12-01T09:00+01:00. A time without an offset is read in the job's own "
         "time zone.",
     )
+    parser.add_argument(
+        "--note",
+        default="",
+        metavar="TEXT",
+        help="Why it is paused: shown, with who paused it and when, until it is resumed.",
+    )
 
 
-def handle(shell: Shell, *, job_id: str, until: datetime | None, **_: Any) -> None:
+def handle(shell: Shell, *, job_id: str, until: datetime | None, note: str = "", **_: Any) -> None:
     job = shell.job(job_id)
     zone = present.job_zone(job)
     if until is not None:
@@ -43,7 +49,8 @@ def handle(shell: Shell, *, job_id: str, until: datetime | None, **_: Any) -> No
                 returncode=USAGE,
             )
     was_paused = job.is_paused
-    job.pause(until)
+    with shell.acting():
+        job.pause(until, note=note)
     if shell.as_json:
         shell.print_json(job_data(job))
     elif until is not None:

@@ -66,6 +66,8 @@ def handle(
     if older_than is not None:
         age = older_than
         by_age = until_none_left(lambda: retention.prune_older_than(shell.using, now, age))
+        # The audit trail of job changes is kept for the same age.
+        until_none_left(lambda: retention.prune_changes_older_than(shell.using, now, age))
     if keep_per_job is not None:
         keep = keep_per_job
         by_count = until_none_left(lambda: retention.prune_per_job(shell.using, keep))

@@ -45,7 +45,8 @@ def handle(shell: Shell, *, job_id: str, yes: bool, **_: Any) -> None:
                 shell.print("Not removed.")
             return
     try:
-        DjangoJobStore(shell.using).remove_job(job.id)
+        with shell.acting():
+            DjangoJobStore(shell.using).remove_job(job.id)
     except JobLookupError:
         raise CommandError(f"Job {job.id!r} was removed meanwhile, by someone else.") from None
     kept = DjangoJobExecution.objects.using(shell.using).filter(job_id=job.id).count()

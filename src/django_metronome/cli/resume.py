@@ -35,7 +35,8 @@ def handle(shell: Shell, *, job_id: str, **_: Any) -> None:
             )
         return
     try:
-        upcoming = job.resume()
+        with shell.acting():
+            upcoming = job.resume()
     except DatabaseError:
         raise
     except Exception as exc:

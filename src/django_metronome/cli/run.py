@@ -76,7 +76,8 @@ def handle(shell: Shell, *, job_id: str, wait: bool, timeout: float | None, **_:
             f"or remove the job with {command_line('remove', job.id)}."
         )
     zone = present.job_zone(job)
-    run = job.run_now(requested_by=requester())
+    with shell.acting():
+        run = job.run_now(requested_by=requester())
     if not shell.as_json:
         shell.print(
             f"Asked for a run of job {job.id!r} now: ledger row {run.id}, pending until a "

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import shlex
 import sys
+from contextlib import AbstractContextManager
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 
-from ..store.models import DjangoJob
+from ..store import audit
+from ..store.models import ChangeOrigin, DjangoJob
 from .output import to_json
 
 #: The arguments are wrong (argparse exits with 2 for its own errors too).
@@ -41,6 +43,10 @@ class Shell:
 
     def print(self, text: str = "") -> None:
         self.stdout.write(text)
+
+    def acting(self) -> AbstractContextManager[None]:
+        """Changes made inside are the command line's, by this OS user (the audit trail)."""
+        return audit.acting(ChangeOrigin.CLI, audit.os_user())
 
     def print_json(self, data: Any) -> None:
         self.stdout.write(to_json(data), style_func=str)

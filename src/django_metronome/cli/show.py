@@ -90,6 +90,8 @@ def _print_fields(shell: Shell, job: DjangoJob, zone: tzinfo) -> None:
         ("State", state_words(job)),
         ("Next run", shown(job.next_run_time, zone)),
     ]
+    if job.is_paused and job.paused_at is not None:
+        fields.append(("Paused", present.pause_words(job, shown(job.paused_at, zone))))
     if job.is_quarantined:
         fields.append(
             ("Quarantined", f"since {shown(job.quarantined_at, zone)}: {job.quarantine_reason}")

@@ -232,6 +232,7 @@ class LegacyImport:
         job.func_ref = func_ref
         job.func = func
         job.misfire_policy = None
+        job.overlap = None
         try:
             job.trigger = state["trigger"]
             job.executor = state.get("executor") or "default"

@@ -14,8 +14,9 @@ process "the day that ended at 08:00" rather than "now"), and its ledger row::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 __all__ = ["FireContext", "current_fire"]
@@ -30,6 +31,20 @@ class FireContext:
     execution_id: int
     #: The fire misfired (later than its grace time) and runs under a catch-up policy.
     late: bool = False
+    #: Asks the ledger whether the next fire asked this one to stop (cancel_other).
+    _probe: Callable[[], bool] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def cancelled(self) -> bool:
+        """
+        Whether the job's next fire asked this one to stop (``overlap="cancel_other"``).
+
+        A job in a thread looks now and then, and returns (or raises) soon
+        once it is True; a coroutine job is cancelled for real. Always False
+        for a job under any other overlap policy. The ledger is asked at most
+        every half second, from any process.
+        """
+        return self._probe is not None and self._probe()
 
 
 _current: ContextVar[FireContext | None] = ContextVar("metronome_fire", default=None)

@@ -67,6 +67,8 @@ class JobSpec:
     replace_existing: bool = False
     #: What to do with fires later than their grace time: "once", "all" or "skip".
     misfire_policy: str | None = None
+    #: What a fire does while the previous one runs (:mod:`..time.overlap`).
+    overlap: str | None = None
     #: Everything else: the trigger's own arguments (``hour=8``, ``seconds=30``).
     trigger_args: dict[str, Any] = dataclass_field(default_factory=dict)
 
@@ -104,13 +106,16 @@ class DeclaringMixin(SchedulerParts):
         executor: str = "default",
         replace_existing: bool = False,
         misfire_policy: str | None = None,
+        overlap: str | None = None,
         **trigger_args: Any,
     ) -> Job:
         """
         APScheduler's ``add_job``, refusing what cannot be stored right here.
 
         ``misfire_policy`` (``"once"``, ``"all"`` or ``"skip"``) says what to do
-        with fires later than ``misfire_grace_time``; a crontab string is a
+        with fires later than ``misfire_grace_time``; ``overlap`` (``"skip"``,
+        ``"allow_all"``, ``"buffer_one"``, ``"buffer_all"`` or ``"cancel_other"``)
+        what a fire does while the job's previous one runs; a crontab string is a
         trigger. Arguments that are not JSON, an unknown time zone and an
         unstorable trigger raise now, not when the job would run.
         """
@@ -129,6 +134,7 @@ class DeclaringMixin(SchedulerParts):
             executor,
             replace_existing,
             misfire_policy,
+            overlap,
             trigger_args,
         )
         declared = self._declaring or self.state == STATE_STOPPED or not _referenceable(func)  # type: ignore[attr-defined]
@@ -171,6 +177,7 @@ class DeclaringMixin(SchedulerParts):
             "max_instances": spec.max_instances,
             "next_run_time": spec.next_run_time,
             "misfire_policy": spec.misfire_policy,
+            "overlap": spec.overlap,
         }
         _adopt_project_zone(options["trigger"], self.timezone)  # type: ignore[attr-defined]
         job = MetronomeJob(self, **{k: v for k, v in options.items() if v is not undefined})

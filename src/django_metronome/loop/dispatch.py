@@ -41,6 +41,10 @@ from .pool import PoolTask
 
 logger = logging.getLogger("django_metronome.scheduler")
 
+#: The longest a worker waits for the ledger writer before waking the loop for a
+#: buffered fire (seconds); a write that takes longer is looked at by the next turn.
+BUFFER_WAKE_TIMEOUT = 5.0
+
 
 class DispatchMixin(SchedulerParts):
     """The dispatch half of the claim/dispatch/record cycle."""
@@ -217,6 +221,15 @@ class DispatchMixin(SchedulerParts):
     def _put(self, outcome: Outcome) -> None:
         if self._writer is not None:
             self._writer.put(outcome)
+
+    def _wake_after_write(self) -> None:
+        """
+        A fire of a job that buffers fires (overlap) ended: once its outcome is
+        written, this process looks again, and starts the fire that waited.
+        """
+        if self._writer is not None:
+            self._writer.flush(BUFFER_WAKE_TIMEOUT)
+        self._changed()
 
     # -- waiting for outcomes (tests, commands) ------------------------------------------
 

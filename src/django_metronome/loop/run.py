@@ -30,6 +30,7 @@ from ..store.ledger import Outcome
 from ..store.models import ExecutionStatus, format_exception, format_traceback
 from . import faults
 from .context import FireContext, _current
+from .overlap import CancelProbe, FireCancelled, run_cancellable
 from .parts import SchedulerParts
 
 logger = logging.getLogger("django_metronome.scheduler")
@@ -69,7 +70,10 @@ class RunMixin(SchedulerParts):
             self._leave_fire(token, tidy=tidy)
 
     def _enter_fire(self, job_id: str, fire: Fire, *, tidy: bool) -> Any:
-        token = _current.set(FireContext(job_id, fire.run_time, fire.execution_id, fire.late))
+        probe = CancelProbe(self.database, fire.execution_id) if fire.cancellable else None
+        token = _current.set(
+            FireContext(job_id, fire.run_time, fire.execution_id, fire.late, probe)
+        )
         # Connections only need a look before the job if the last one left some
         # open (persistent connections): with Django's default, none stays.
         if tidy and getattr(_thread, "kept", True):
@@ -129,6 +133,8 @@ class RunMixin(SchedulerParts):
         faults.point("finished")
         self._put(outcome)
         self._inflight.pop((job.id, fire.run_time), None)
+        if fire.wake:
+            self._wake_after_write()
         if event is not None:
             self._dispatch_event(event)  # type: ignore[attr-defined]
 
@@ -156,6 +162,9 @@ class RunMixin(SchedulerParts):
                 with self._in_fire(job.id, fire, tidy=False):
                     start = utcnow()
                     try:
+                        if fire.cancellable:
+                            probe = CancelProbe(self.database, fire.execution_id)
+                            return await run_cancellable(func(*args, **kwargs), probe)
                         return await func(*args, **kwargs)
                     finally:
                         timings[fire.execution_id] = (start, utcnow())
@@ -189,6 +198,8 @@ class RunMixin(SchedulerParts):
             self._put(
                 outcome_of(event.job_id, fire, started, finished, event.exception, event.traceback)
             )
+        if fire.wake:
+            self._wake_after_write()
 
 
 def outcome_of(
@@ -213,7 +224,8 @@ def outcome_of(
     return Outcome(
         fire.execution_id,
         fire.run_time,
-        ExecutionStatus.FAILED,
+        # Cancelled by the job's next fire: its reason is in the row already.
+        ExecutionStatus.INTERRUPTED if isinstance(exc, FireCancelled) else ExecutionStatus.FAILED,
         finished,
         started,
         exception=format_exception(exc),

@@ -24,7 +24,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -35,6 +35,7 @@ from django.db import connections
 from django.db.models import F, Q
 
 from ..time.firing import FirePlan
+from ..time.overlap import BUFFERED_PREFIX, Decision, Overlap, decide, effective_overlap
 from ..time.text import duration
 from . import ledger as writes
 from .db import from_db, to_db, write_transaction
@@ -64,6 +65,10 @@ class Fire:
     #: its outcome. (The job's other fires of the same claim are queued before it,
     #: so they have all started by then: none can be handed back and need the row.)
     ended: bool = False
+    #: Its job buffers fires (overlap): when it ends, look at once for the one waiting.
+    wake: bool = False
+    #: Its job's next fire may ask it to stop (overlap ``cancel_other``).
+    cancellable: bool = False
 
 
 @dataclass
@@ -81,6 +86,12 @@ class ClaimBatch:
     missed: list[tuple[str, datetime, timedelta]] = field(default_factory=list)
     #: (job id, fire time, reason) of fires written to the ledger as skipped.
     skipped: list[tuple[str, datetime, str]] = field(default_factory=list)
+    #: (job id, fire time) of fires written as pending: they wait for the running one
+    #: (overlap ``buffer_one``/``buffer_all``).
+    buffered: list[tuple[str, datetime]] = field(default_factory=list)
+    #: (job id, fire time) of the fires whose start asks the job's running fires to
+    #: stop (overlap ``cancel_other``).
+    replacing: list[tuple[str, datetime]] = field(default_factory=list)
     #: Ids of jobs whose schedule ended: removed from the jobs table.
     removed: list[str] = field(default_factory=list)
     #: The batch was full: more jobs may be due right now.
@@ -214,25 +225,37 @@ def _record(
     jobs_table = DjangoJob.all_rows.using(using)
     ledger = DjangoJobExecution.objects.using(using)
     names = {row[0]: row[1] for row in rows}
-    running, recorded = ledger_state(ledger, {job.id: plans[job.id] for job in jobs})
+    running, recorded, waiting = ledger_state(
+        ledger, {job.id: plans[job.id] for job in jobs}, buffering=any(map(buffers, jobs))
+    )
     entries: list[dict[str, Any]] = []
     runs: dict[str, list[tuple[datetime, bool]]] = {}
     for job in jobs:
         runs[job.id] = _ledger_entries(
-            job, plans[job.id], now, node, names[job.id], running, recorded, entries, batch
+            job,
+            plans[job.id],
+            now,
+            node,
+            names[job.id],
+            (running, waiting),
+            recorded,
+            entries,
+            batch,
         )
     ids = writes.insert_fires(using, entries)
     for job in jobs:
+        wake, cancellable = buffers(job), replaces(job)
         fires = [
-            Fire(ids[(job.id, run_time)], run_time, late)
+            Fire(ids[(job.id, run_time)], run_time, late, wake=wake, cancellable=cancellable)
             for run_time, late in runs[job.id]
             if (job.id, run_time) in ids
         ]
         if fires and plans[job.id].next_run_time is None:
-            last = fires[-1]
-            fires[-1] = Fire(last.execution_id, last.run_time, last.late, ended=True)
+            fires[-1] = replace(fires[-1], ended=True)
         if fires:
             batch.claimed.append(ClaimedJob(job, fires))
+    if batch.replacing:
+        writes.ask_to_stop(using, batch.replacing)
     _advance(jobs_table, jobs, plans, now, batch)
 
 
@@ -254,33 +277,42 @@ def _plan_all(
 
 
 def ledger_state(
-    ledger: Any, plans: dict[str, FirePlan]
-) -> tuple[Counter[str], set[tuple[str, datetime]]]:
+    ledger: Any, plans: dict[str, FirePlan], *, buffering: bool = False
+) -> tuple[Counter[str], set[tuple[str, datetime]], Counter[str]]:
     """
     What the ledger already holds for this batch, in one query: how many fires
-    of each job are claimed or running (for ``max_instances``, across
-    processes), and which of the planned fires already have a row (they are
-    not dispatched again: a job re-added at a time it already fired, say).
+    of each job are claimed or running (for ``max_instances`` and the overlap
+    policy, across processes), which of the planned fires already have a row
+    (they are not dispatched again: a job re-added at a time it already
+    fired, say), and, with ``buffering`` (a job of the batch buffers fires),
+    how many fires of each job wait, buffered by the overlap policy.
     """
     if not plans:
-        return Counter(), set()
+        return Counter(), set(), Counter()
     # The planned fires all lie at or after the job's stored next run time (the
     # job rows are locked and not advanced yet): rows from there on are the only
     # ones that can collide, and normally there are none. Compared in the
     # database, rather than as hundreds of times sent along.
     active = [status.value for status in ACTIVE_STATUSES]
+    wanted = Q(status__in=active) | Q(run_time__gte=F("job__next_run_time"))
+    if buffering:
+        # Waiting: not finished (pending: claimed and running ones are counted already).
+        wanted |= Q(reason__startswith=BUFFERED_PREFIX, finished_at__isnull=True)
     rows = (
-        ledger.filter(Q(status__in=active) | Q(run_time__gte=F("job__next_run_time")))
+        ledger.filter(wanted)
         .extra(where=[_in_ids("job_id", len(plans))], params=list(plans))  # noqa: S610
-        .values_list("job_id", "run_time", "status")
+        .values_list("job_id", "run_time", "status", "reason")
     )
     running: Counter[str] = Counter()
+    waiting: Counter[str] = Counter()
     recorded = set()
-    for job_id, run_time, status in rows:
+    for job_id, run_time, status, reason in rows:
         if status in active:
             running[job_id] += 1
+        elif status == ExecutionStatus.PENDING and reason.startswith(BUFFERED_PREFIX):
+            waiting[job_id] += 1
         recorded.add((job_id, from_db(run_time)))
-    return running, recorded
+    return running, recorded, waiting
 
 
 def _ledger_entries(
@@ -289,7 +321,7 @@ def _ledger_entries(
     now: datetime,
     node: str,
     name: str,
-    running: Counter[str],
+    counts: tuple[Counter[str], Counter[str]],
     recorded: set[tuple[str, datetime]],
     entries: list[dict[str, Any]],
     batch: ClaimBatch,
@@ -347,22 +379,62 @@ def _ledger_entries(
             batch.skipped.append((job.id, run_time, reason))
 
     dispatch: list[tuple[datetime, bool]] = []
-    room = job.max_instances - running[job.id]
+    policy = effective_overlap(getattr(job, "overlap", None), job.max_instances)
+    running, waiting = counts[0][job.id], counts[1][job.id]
     grace = timedelta(seconds=job.misfire_grace_time) if job.misfire_grace_time else None
     for run_time in plan.run:
-        if room <= 0:
-            reason = (
-                f"Skipped: the job already had {job.max_instances} instance(s) running "
-                "(max_instances), counted across all scheduler processes."
-            )
+        decision = decide(policy, running=running, waiting=waiting, max_instances=job.max_instances)
+        if decision == Decision.SKIP:
+            reason = overlap_skip_reason(policy, job.max_instances, waiting)
             if entry(run_time, ExecutionStatus.SKIPPED, reason=reason, finished_at=now):
                 batch.skipped.append((job.id, run_time, reason))
             continue
-        if entry(run_time, ExecutionStatus.CLAIMED):
-            room -= 1
+        if decision == Decision.BUFFER:
+            reason = (
+                f"{BUFFERED_PREFIX} (overlap: {policy}): waits for the job's running fire, "
+                "and starts when it ends; its lateness is how long it waited."
+            )
+            if entry(run_time, ExecutionStatus.PENDING, reason=reason, node="", claimed_at=None):
+                waiting += 1
+                batch.buffered.append((job.id, run_time))
+            continue
+        reason = ""
+        if decision == Decision.REPLACE:
+            reason = (
+                "Started while the job's previous fire ran (overlap: cancel_other): "
+                "that one was asked to stop."
+            )
+        if entry(run_time, ExecutionStatus.CLAIMED, reason=reason):
+            running += 1
+            if decision == Decision.REPLACE:
+                batch.replacing.append((job.id, run_time))
             late = grace is not None and now - run_time > grace
             dispatch.append((run_time, late))
     return dispatch
+
+
+def buffers(job: Job) -> bool:
+    """Whether the job's overlap policy makes fires wait for the running one."""
+    policy = effective_overlap(getattr(job, "overlap", None), job.max_instances)
+    return policy in (Overlap.BUFFER_ONE, Overlap.BUFFER_ALL)
+
+
+def replaces(job: Job) -> bool:
+    """Whether the job's next fire asks its running one to stop (overlap ``cancel_other``)."""
+    return getattr(job, "overlap", None) == Overlap.CANCEL_OTHER
+
+
+def overlap_skip_reason(policy: Overlap, max_instances: int, waiting: int) -> str:
+    """Why a fire was skipped by its job's overlap policy, for the ledger."""
+    if policy == Overlap.BUFFER_ONE or policy == Overlap.BUFFER_ALL:
+        return (
+            f"Skipped (overlap: {policy}): {waiting} fire(s) of the job already waited for "
+            "the running one, as many as the policy buffers."
+        )
+    return (
+        f"Skipped (overlap: {policy}): the job already had {max_instances} instance(s) "
+        "running (max_instances), counted across all scheduler processes."
+    )
 
 
 def _advance(

@@ -13,6 +13,7 @@ from apscheduler.jobstores.base import ConflictingIdError
 from django.db import IntegrityError
 
 from ..time.codecs import decode_trigger, trigger_timezone
+from . import audit
 from .db import (
     from_db,
     retry_on_lost_connection,
@@ -101,9 +102,9 @@ class DeclarationsMixin:
                 .first()
             )
             if stored is None:
-                if self._replace_ended(job.id, row):
-                    return "added"
-                self.jobs.create(id=job.id, **row)
+                if not self._replace_ended(job.id, row):
+                    self.jobs.create(id=job.id, **row)
+                self._audit(job.id, None, row)
                 return "added"
             if floating_start and _same_but_start(stored["state"], row["state"]):
                 row["state"]["trigger"] = stored["state"]["trigger"]
@@ -121,7 +122,21 @@ class DeclarationsMixin:
             self.jobs.filter(pk=job.id).update(
                 **row, quarantined_at=None, quarantine_reason="", updated_at=utcnow()
             )
+            self._audit(job.id, stored, row)
             return "updated"
+
+    def _audit(self, job_id: str, stored: dict[str, Any] | None, row: dict[str, Any]) -> None:
+        """A declaration that added or changed the row: in the audit trail, by this process."""
+        audit.record_change(
+            job_id,
+            "declared",
+            origin="code",
+            actor=audit.process_actor(),
+            before=None if stored is None else audit.snapshot(stored),
+            after=audit.snapshot(row),
+            job_name=row["name"],
+            using=self.database,
+        )
 
     @staticmethod
     def _stored_time(job: Job, value: datetime | None) -> datetime | None:

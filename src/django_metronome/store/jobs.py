@@ -12,9 +12,12 @@ No pickle anywhere. A job's state is a plain dict::
         "kwargs": {...},
         "misfire_grace_time": 1,
         "coalesce": true,
-        "max_instances": 1
+        "max_instances": 1,
+        "overlap": "buffer_one"
     }
 
+``misfire_policy`` and ``overlap`` are written only when given: a row
+without them (every row written before they existed) loads unchanged.
 The job's id, name, function reference and next run time live in their own
 columns. The trigger, zones and datetimes are written by the time core's codecs
 (:mod:`django_metronome.time.codecs`). What cannot be stored is refused here,
@@ -43,6 +46,7 @@ from ..exceptions import (
 )
 from ..time.codecs import JSONDict, decode_trigger, encode_trigger, encode_tz, trigger_timezone
 from ..time.firing import MISFIRE_POLICIES
+from ..time.overlap import ONE_AT_A_TIME, UNBOUNDED_INSTANCES, check_overlap, effective_overlap
 
 #: Version of the job state written by this release. Older versions are read.
 STATE_VERSION = 1
@@ -123,7 +127,7 @@ class MetronomeJob(Job):
     ``METRONOME["MISFIRE_POLICY"]`` default). Everything else is APScheduler's.
     """
 
-    __slots__ = ("misfire_policy",)
+    __slots__ = ("misfire_policy", "overlap")
 
     def _modify(self, **changes: Any) -> None:
         # Refused here, before any query, whichever way the job is built or changed
@@ -135,6 +139,8 @@ class MetronomeJob(Job):
             check_length(field, changes.get(field))
         if isinstance(changes.get("trigger"), BaseTrigger):
             check_trigger(changes["trigger"], conf.MIN_INTERVAL)
+        if "overlap" in changes or "max_instances" in changes:
+            self._modify_overlap(changes)
         if "misfire_policy" in changes:
             policy = changes.pop("misfire_policy")
             if policy is not None and policy not in MISFIRE_POLICIES:
@@ -146,6 +152,21 @@ class MetronomeJob(Job):
             self.misfire_policy = policy
         else:
             super()._modify(**changes)
+
+    def _modify_overlap(self, changes: dict[str, Any]) -> None:
+        """Check ``overlap`` against ``max_instances``; fill in the max_instances it implies."""
+        current = getattr(self, "overlap", None)
+        if "overlap" not in changes:
+            if current is not None and "max_instances" in changes:
+                check_overlap(current, changes["max_instances"])
+            return
+        policy = changes.pop("overlap")
+        check_overlap(policy, changes.get("max_instances"))
+        if policy is not None and "max_instances" not in changes:
+            # One at a time, or no bound: what the policy means, not the scheduler's default.
+            one = policy in ONE_AT_A_TIME
+            changes["max_instances"] = 1 if one else UNBOUNDED_INSTANCES
+        self.overlap = policy
 
 
 def callable_name(func: Any) -> str:
@@ -209,6 +230,9 @@ def encode_job(job: Job, *, func_ref: str | None = None) -> tuple[str, JSONDict]
     policy = getattr(job, "misfire_policy", None)
     if policy is not None:
         state["misfire_policy"] = policy
+    overlap = getattr(job, "overlap", None)
+    if overlap is not None:
+        state["overlap"] = overlap
     return func_ref, state
 
 
@@ -252,6 +276,9 @@ def decode_job(
         job.coalesce = state["coalesce"]
         job.max_instances = state["max_instances"]
         job.misfire_policy = state.get("misfire_policy")
+        job.overlap = state.get("overlap")
+        if job.overlap is not None:
+            effective_overlap(job.overlap, job.max_instances)  # an unknown name: quarantined
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise JobStateError(f"The stored state is malformed: {type(exc).__name__}: {exc}") from exc
     if next_run_time is not None:

@@ -30,7 +30,7 @@ from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLook
 from django import db
 from django.db import IntegrityError, connections, transaction
 
-from . import allowlist
+from . import allowlist, audit
 from .claims import LOAD_COLUMNS
 from .db import (
     close_connection,
@@ -150,6 +150,9 @@ class DjangoJobStore(DeclarationsMixin, BaseJobStore):
     def add_job(self, job: Job) -> None:
         row = self._row(job)  # refuses what cannot be stored, before any query
         self._add_row(job.id, row)
+        audit.record_change(
+            job.id, "added", after=audit.snapshot(row), job_name=row["name"], using=self.database
+        )
 
     @retry
     def _add_row(self, job_id: str, row: dict[str, Any]) -> None:
@@ -195,13 +198,33 @@ class DjangoJobStore(DeclarationsMixin, BaseJobStore):
     @retry
     def update_job(self, job: Job) -> None:
         row = self._row(job)
+        before = self.jobs.filter(pk=job.id).values(*audit.SNAPSHOT_COLUMNS).first()
+        if before is None:
+            raise JobLookupError(job.id)
+        pausing = before["next_run_time"] is not None and row["next_run_time"] is None
+        resuming = before["next_run_time"] is None and row["next_run_time"] is not None
+        pause: dict[str, Any] = {}
+        if pausing:
+            pause = {"paused_at": utcnow(), "paused_by": audit.current_actor()[1]}
+        elif resuming:
+            pause = {"paused_at": None, "paused_by": None, "pause_note": None}
         updated = self.jobs.filter(pk=job.id).update(
-            **row, quarantined_at=None, quarantine_reason="", updated_at=utcnow()
+            **row, **pause, quarantined_at=None, quarantine_reason="", updated_at=utcnow()
         )
         if not updated:
             raise JobLookupError(job.id)
+        action = "paused" if pausing else "resumed" if resuming else "modified"
+        audit.record_change(
+            job.id,
+            action,
+            before=audit.snapshot(before),
+            after=audit.snapshot(row),
+            job_name=row["name"],
+            using=self.database,
+        )
 
     def remove_job(self, job_id: str) -> None:
+        before = self.jobs.filter(pk=job_id).values(*audit.SNAPSHOT_COLUMNS).first()
         try:
             deleted, _ = self.jobs.filter(pk=job_id).delete()
         except (db.OperationalError, db.InterfaceError) as exc:
@@ -216,12 +239,21 @@ class DjangoJobStore(DeclarationsMixin, BaseJobStore):
             # The first DELETE may have committed before the connection dropped: a
             # retry that finds nothing is that success, not a missing job.
             self.jobs.filter(pk=job_id).delete()
-            return
-        if not deleted:
-            raise JobLookupError(job_id)
+        else:
+            if not deleted:
+                raise JobLookupError(job_id)
+        if before is not None:
+            audit.record_change(
+                job_id,
+                "removed",
+                before=audit.snapshot(before),
+                job_name=before["name"],
+                using=self.database,
+            )
 
     @retry
     def remove_all_jobs(self) -> None:
+        audit.record_changes(self.jobs.values_list("id", "name"), "removed", using=self.database)
         self.jobs.all().delete()
 
     @retry

@@ -21,11 +21,14 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, connections, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, TextField, Value
+from django.db.models.functions import Concat
 
+from ..time.overlap import CANCELLED_PREFIX
 from . import bulk
 from .db import column_adapter, to_db, utcnow
 from .models import (
+    ACTIVE_STATUSES,
     FINAL_STATUSES,
     OPEN_STATUSES,
     DjangoJob,
@@ -113,6 +116,45 @@ def claim_pending(
             finished_at=to_db(now),
             reason="Run now skipped: the job already had its max_instances running.",
         )
+
+
+def ask_to_stop(using: str, replacing: Iterable[tuple[str, datetime]]) -> int:
+    """
+    Mark the open fires that a newer fire of their job replaces (overlap ``cancel_other``).
+
+    Their reason says so; the process running one sees it through
+    ``current_fire().cancelled`` (and cancels a coroutine job itself). The
+    outcome keeps the reason. Return how many were marked.
+    """
+    ledger = DjangoJobExecution.objects.using(using)
+    active = [status.value for status in ACTIVE_STATUSES]
+    marked = 0
+    for job_id, run_time in replacing:
+        marked += (
+            ledger.filter(job_id=job_id, status__in=active, run_time__lt=to_db(run_time))
+            .exclude(reason__startswith=CANCELLED_PREFIX)
+            .update(
+                # Before what the row said (a fire that itself replaced one, say).
+                reason=Concat(
+                    Value(
+                        f"{CANCELLED_PREFIX} (scheduled {run_time.isoformat()}; "
+                        "overlap: cancel_other). "
+                    ),
+                    F("reason"),
+                    output_field=TextField(),
+                )
+            )
+        )
+    return marked
+
+
+def asked_to_stop(using: str, execution_id: int) -> bool:
+    """Whether a fire was asked to stop by the next fire of its job (:func:`ask_to_stop`)."""
+    return (
+        DjangoJobExecution.objects.using(using)
+        .filter(pk=execution_id, reason__startswith=CANCELLED_PREFIX)
+        .exists()
+    )
 
 
 # --- started, finished ----------------------------------------------------------------------

@@ -13,8 +13,19 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from ..time.firing import FirePlan
+from ..time.overlap import BUFFERED_PREFIX
 from . import ledger as writes
-from .claims import LOAD_COLUMNS, ClaimBatch, ClaimedJob, Fire, Loader, ledger_state
+from .backfill import BACKFILL_PREFIX
+from .claims import (
+    LOAD_COLUMNS,
+    ClaimBatch,
+    ClaimedJob,
+    Fire,
+    Loader,
+    buffers,
+    ledger_state,
+    replaces,
+)
 from .db import from_db, write_transaction
 from .models import (
     DjangoJob,
@@ -37,6 +48,9 @@ def claim_manual_fires(
     skipped when the job already has ``max_instances`` running, or failed when
     the job was removed meanwhile. The jobs' schedules are not touched. A
     fire of a job whose schedule has ended (whose row waits for it) runs too.
+    A job whose overlap policy buffers fires keeps its pending fires (buffered
+    or asked for by hand) waiting while it has ``max_instances`` running:
+    they start one by one, in order.
     """
     batch = ClaimBatch()
     if limit <= 0:
@@ -50,29 +64,42 @@ def claim_manual_fires(
             .filter(job_id__in=runnable)
             .select_for_update(skip_locked=True)
             .order_by("run_time", "id")
-            .values_list("id", "job_id", "run_time")[:limit]
+            .values_list("id", "job_id", "run_time", "reason")[:limit]
         )
         writes.fail_orphaned_requests(using, now)
         if not requests:
             return batch
         batch.full = len(requests) >= limit
-        wanted = jobs_table.filter(pk__in={job_id for _, job_id, _ in requests})
+        wanted = jobs_table.filter(pk__in={job_id for _, job_id, _, _ in requests})
         jobs = {job.id: job for job in load(wanted.values_list(*LOAD_COLUMNS))}
-        running, _ = ledger_state(ledger, {job_id: FirePlan((), (), (), None) for job_id in jobs})
+        running, _, _ = ledger_state(
+            ledger, {job_id: FirePlan((), (), (), None) for job_id in jobs}
+        )
         taken, skipped = [], []
-        for pk, job_id, run_time in requests:
+        full: set[str] = set()
+        for pk, job_id, run_time, reason in requests:
             job = jobs.get(job_id)
             if job is None:
                 continue  # quarantined by load(): the request waits for the job to be fixed
-            if running[job_id] >= job.max_instances:
+            busy = job_id in full or running[job_id] >= job.max_instances
+            if busy and (buffers(job) or reason.startswith(BUFFERED_PREFIX)):
+                # It waits its turn, and the job's later pending fires wait behind it.
+                full.add(job_id)
+                continue
+            if busy and reason.startswith(BACKFILL_PREFIX):
+                full.add(job_id)  # a backfill's fires run in order: this one waits its turn
+                continue
+            if busy:
                 skipped.append(pk)
                 batch.skipped.append((job_id, from_db(run_time), "max_instances"))
                 continue
             running[job_id] += 1
+            if buffers(job):
+                full.add(job_id)  # one at a time: the next waits for this one's outcome
             taken.append(pk)
             # A handed-back fire of an ended job: the heart's sweep removes the job's
             # row once none of its fires is open (several may have been handed back).
-            fire = Fire(pk, from_db(run_time))
+            fire = Fire(pk, from_db(run_time), wake=buffers(job), cancellable=replaces(job))
             batch.claimed.append(ClaimedJob(job, [fire]))
         writes.claim_pending(using, taken, skipped, node, now)
     return batch

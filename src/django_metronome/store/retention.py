@@ -8,7 +8,8 @@ Rows go in batches of a thousand: each batch's keys are read from an index
 its (job, run time) index), then deleted by primary key in one statement,
 its own short transaction (unless the caller holds one open). So a million
 rows go in a thousand short transactions, and no lock is held for longer than
-one batch takes; a row still running or pending is never removed.
+one batch takes; a row still running or pending is never removed. The audit
+trail of job changes is kept for the same age as the runs.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from django.db import transaction
 from django.db.models import Count
 
 from .db import to_db
-from .models import FINAL_STATUSES, DjangoJobExecution
+from .models import FINAL_STATUSES, DjangoJobExecution, JobChange
 
 #: Rows deleted per statement.
 BATCH = 1000
@@ -70,6 +71,28 @@ def prune_per_job(using: str, keep: int, max_batches: int = 10, max_jobs: int = 
     return deleted
 
 
+def prune_changes_older_than(
+    using: str, now: datetime, max_age: timedelta, max_batches: int = 10
+) -> int:
+    """Delete audit-trail rows (job changes) made before ``now - max_age``; return how many."""
+    changes = JobChange.objects.using(using)
+    deleted = 0
+    for _ in range(max_batches):
+        ids = list(
+            changes.filter(at__lt=to_db(now - max_age))
+            .order_by("at", "id")
+            .values_list("id", flat=True)[:BATCH]
+        )
+        if not ids:
+            break
+        with transaction.atomic(using=using):
+            count, _ = changes.filter(pk__in=ids).delete()
+        deleted += count
+        if len(ids) < BATCH:
+            break
+    return deleted
+
+
 def prune(
     using: str,
     now: datetime,
@@ -78,10 +101,16 @@ def prune(
     max_per_job: int | None,
     max_batches: int = 10,
 ) -> int:
-    """Apply both limits that are set; return how many rows were deleted."""
+    """
+    Apply both limits that are set; return how many ledger rows were deleted.
+
+    The audit trail keeps the same age (its rows are not counted in the result);
+    the per-job count limits runs only.
+    """
     deleted = 0
     if max_age is not None:
         deleted += prune_older_than(using, now, max_age, max_batches)
+        prune_changes_older_than(using, now, max_age, max_batches)
     if max_per_job is not None:
         deleted += prune_per_job(using, max_per_job, max_batches)
     return deleted

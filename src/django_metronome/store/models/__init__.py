@@ -10,6 +10,7 @@ everything here, as Django expects of an app.
 
 from __future__ import annotations
 
+from .audit import ChangeAction, ChangeOrigin, JobChange
 from .change import ChangeMarker
 from .execution import (
     ACTIVE_STATUSES,
@@ -33,7 +34,9 @@ __all__ = [
     "FINAL_STATUSES",
     "OPEN_STATUSES",
     "AwareDateTimeField",
+    "ChangeAction",
     "ChangeMarker",
+    "ChangeOrigin",
     "DjangoJob",
     "DjangoJobExecution",
     "ExecutionQuerySet",
@@ -41,6 +44,7 @@ __all__ = [
     "Expectation",
     "Incident",
     "IncidentKind",
+    "JobChange",
     "JobIdField",
     "JobManager",
     "JobQuerySet",

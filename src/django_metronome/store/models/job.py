@@ -48,19 +48,40 @@ class JobQuerySet(models.QuerySet["DjangoJob"]):
         """Earliest next run first, paused jobs last, ties broken by id."""
         return self.order_by(F("next_run_time").asc(nulls_last=True), "id")
 
-    def pause(self, until: datetime | None = None) -> int:
+    def pause(self, until: datetime | None = None, *, note: str = "", by: str = "") -> int:
         """
         Pause these jobs (no fire until resumed); with ``until``, they resume then.
 
-        Running schedulers see it at their next look at the database.
+        ``note`` says why, ``by`` who (by default, who acts: see
+        :func:`..audit.acting`); both are shown until the job is resumed. Each
+        job's pause is in the audit trail. Running schedulers see it at their
+        next look at the database.
         """
-        return self.update(next_run_time=None, paused_until=to_db(until), updated_at=utcnow())
+        from ..audit import current_actor, record_changes
+
+        now = utcnow()
+        by = by or current_actor()[1]
+        jobs = list(self.values_list("id", "name"))
+        paused = self.update(
+            next_run_time=None,
+            paused_until=to_db(until),
+            paused_at=now,
+            paused_by=by or None,
+            pause_note=note or None,
+            updated_at=now,
+        )
+        until_text = None if until is None else until.isoformat()
+        record_changes(jobs, "paused", note=note, after={"paused_until": until_text}, using=self.db)
+        return paused
 
     def resume_due(self, now: datetime | None = None) -> list[str]:
         """Resume the jobs whose ``paused_until`` has come; return their ids."""
+        from ..audit import acting, process_actor
+
         now = now or utcnow()
         due = self.filter(paused_until__lte=to_db(now), next_run_time__isnull=True)
-        return [job.id for job in due if job.resume(now) is not None]
+        with acting("scheduler", process_actor()):
+            return [job.id for job in due if job.resume(now) is not None]
 
     def quarantine(self, job_id: str, reason: str) -> bool:
         """
@@ -69,11 +90,17 @@ class JobQuerySet(models.QuerySet["DjangoJob"]):
         Return True only for the call that moved it into quarantine, so that the
         reason is logged once across all processes.
         """
-        return bool(
+        from ..audit import acting, process_actor, record_change
+
+        moved = bool(
             self.filter(pk=job_id, quarantined_at__isnull=True).update(
                 quarantined_at=utcnow(), quarantine_reason=reason
             )
         )
+        if moved:
+            with acting("scheduler", process_actor()):
+                record_change(job_id, "quarantined", note=reason, using=self.db)
+        return moved
 
 
 JobManager = models.Manager.from_queryset(JobQuerySet)
@@ -144,6 +171,15 @@ class DjangoJob(models.Model):
         blank=True,
         help_text=_("A paused job resumes by itself at this time."),
     )
+    # Who paused the job, when and why: shown until it is resumed (then cleared).
+    # Nullable without defaults: added to the table without rebuilding it.
+    paused_at = AwareDateTimeField(_("paused at"), null=True, blank=True)
+    paused_by = models.CharField(  # noqa: DJ001
+        _("paused by"), max_length=255, null=True, blank=True
+    )
+    pause_note = models.TextField(  # noqa: DJ001
+        _("pause note"), null=True, blank=True, help_text=_("Why the job is paused.")
+    )
     orphaned_at = AwareDateTimeField(
         _("orphaned at"),
         null=True,
@@ -189,10 +225,15 @@ class DjangoJob(models.Model):
     def is_paused(self) -> bool:
         return self.next_run_time is None
 
-    def pause(self, until: datetime | None = None) -> None:
-        """Pause this job, until ``until`` if given (it then resumes by itself)."""
-        DjangoJob.objects.using(self._state.db).filter(pk=self.pk).pause(until)
+    def pause(self, until: datetime | None = None, *, note: str = "", by: str = "") -> None:
+        """
+        Pause this job, until ``until`` if given (it then resumes by itself).
+
+        ``note`` says why and ``by`` who: both are shown until it is resumed.
+        """
+        DjangoJob.objects.using(self._state.db).filter(pk=self.pk).pause(until, note=note, by=by)
         self.next_run_time, self.paused_until = None, until
+        self.paused_at, self.paused_by, self.pause_note = utcnow(), by or None, note or None
 
     def resume(self, now: datetime | None = None) -> datetime | None:
         """
@@ -202,15 +243,31 @@ class DjangoJob(models.Model):
         paused, so nothing is lost; remove it when it is no longer wanted).
         """
         from ...time.triggers import next_fire_time
+        from ..audit import record_change
 
         now = now or utcnow()
         upcoming = next_fire_time(self.trigger(), None, now)
         if upcoming is None:
             return None
+        before = {"paused_by": self.paused_by, "pause_note": self.pause_note}
+        record_change(
+            self.pk,
+            "resumed",
+            before={k: v for k, v in before.items() if v},
+            after={"next_run_time": upcoming.isoformat()},
+            job_name=self.name,
+            using=self._state.db,
+        )
         DjangoJob.objects.using(self._state.db).filter(pk=self.pk).update(
-            next_run_time=to_db(upcoming), paused_until=None, updated_at=utcnow()
+            next_run_time=to_db(upcoming),
+            paused_until=None,
+            paused_at=None,
+            paused_by=None,
+            pause_note=None,
+            updated_at=utcnow(),
         )
         self.next_run_time, self.paused_until = upcoming, None
+        self.paused_at = self.paused_by = self.pause_note = None
         return upcoming
 
     def run_now(self, requested_by: str = "") -> Any:
@@ -220,11 +277,21 @@ class DjangoJob(models.Model):
         Return the fire's ledger row, pending until a scheduler process takes it
         (within its poll interval). The job's next run time does not move.
         """
+        from ..audit import record_change
         from .execution import DjangoJobExecution
 
-        return DjangoJobExecution.objects.using(self._state.db or "default").request_run(
+        run = DjangoJobExecution.objects.using(self._state.db or "default").request_run(
             self, requested_by=requested_by
         )
+        record_change(
+            self.pk,
+            "run_now",
+            actor=requested_by or None,
+            after={"execution": run.pk},
+            job_name=self.name,
+            using=self._state.db,
+        )
+        return run
 
     @property
     def time_zone(self) -> str:
