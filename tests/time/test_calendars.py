@@ -242,3 +242,20 @@ def test_descriptions_are_whole_translatable_patterns():
     ):
         head = pattern.split("{schedule}")[1]
         assert head.split("{")[0] in text
+
+
+def test_a_fire_moved_into_a_dst_gap_is_at_the_jump_as_cron_runs_it():
+    new_york = ZoneInfo("America/New_York")
+    trigger = BusinessDays(
+        CrontabTrigger("30 2 * * *", "America/New_York"),
+        rule="next",
+        dates=[date(2026, 3, 7)],
+        weekdays=range(7),
+    )
+    fires = next_fire_times(trigger, 3, datetime(2026, 3, 6, 12, tzinfo=new_york))
+    # 03-07 moves to 03-08 02:30, which the clocks skip: 03:00, the day's own fire.
+    assert fires == [
+        datetime(2026, 3, 8, 3, 0, tzinfo=new_york),
+        datetime(2026, 3, 9, 2, 30, tzinfo=new_york),
+        datetime(2026, 3, 10, 2, 30, tzinfo=new_york),
+    ]

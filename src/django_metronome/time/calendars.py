@@ -388,9 +388,24 @@ class BusinessDays(BaseTrigger):
 
 
 def _at(day: date, wall: time, zone: tzinfo, out: tzinfo | None) -> datetime:
-    """``day`` at the wall time ``wall`` in ``zone`` (a wall time in a DST gap moves on)."""
+    """
+    ``day`` at the wall time ``wall`` in ``zone``, as cron reads a fixed time.
+
+    A repeated wall time (DST ends) is its first occurrence; a skipped one (DST
+    starts) is the instant the clocks jump, as Debian's cron runs such a job.
+    """
     value = datetime.combine(day, wall, tzinfo=zone)
-    value = value.astimezone(UTC).astimezone(zone)
+    early, late = value.astimezone(UTC), value.replace(fold=1).astimezone(UTC)
+    if late < early:  # in the gap: the clocks jump between these two instants
+        minute = timedelta(minutes=1)
+        jump = late.replace(second=0, microsecond=0)
+        while (
+            jump < early and jump.astimezone(zone).utcoffset() == late.astimezone(zone).utcoffset()
+        ):
+            jump += minute
+        value = jump.astimezone(zone)
+    else:
+        value = early.astimezone(zone)
     return value.astimezone(out) if out is not None else value
 
 
