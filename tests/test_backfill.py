@@ -216,3 +216,45 @@ def test_the_admin_refuses_a_range_beyond_the_maximum(admin_client):
     )
     assert "backfill a shorter range" in response.content.decode()
     assert ledger() == []
+
+
+@pytest.mark.parametrize(
+    ("overlap", "claimed", "skipped"),
+    [("buffer_all", 1, 0), ("skip", 1, 2), ("allow_all", 3, 0)],
+)
+def test_a_backfill_has_its_own_overlap_policy(overlap, claimed, skipped):
+    start = minutely()
+    django_metronome.backfill("minutely", start, start + timedelta(minutes=2), overlap=overlap)
+    batch = pending.claim_manual_fires(
+        using="default",
+        node="node-a",
+        now=datetime.now(UTC),
+        limit=10,
+        declared=[],
+        load=started_store().load_rows,
+    )
+    assert sum(len(c.fires) for c in batch.claimed) == claimed
+    assert len(batch.skipped) == skipped
+    statuses = [status for _, status, _ in ledger()]
+    assert statuses.count(ExecutionStatus.SKIPPED) == skipped
+    assert statuses.count(ExecutionStatus.PENDING) == 3 - claimed - skipped
+
+
+def test_an_unknown_backfill_overlap_is_refused():
+    start = minutely()
+    with pytest.raises(BackfillRefused, match="Unknown overlap policy 'replace'"):
+        django_metronome.backfill("minutely", start, start, overlap="replace")
+    with pytest.raises(CommandError):
+        call_command(
+            "metronome",
+            "backfill",
+            "minutely",
+            "--from",
+            start.isoformat(),
+            "--to",
+            start.isoformat(),
+            "--overlap",
+            "replace",
+            stdout=io.StringIO(),
+            stderr=io.StringIO(),
+        )

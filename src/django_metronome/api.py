@@ -142,6 +142,7 @@ def backfill(
     end: datetime,
     *,
     dry_run: bool = False,
+    overlap: str = "buffer_all",
     requested_by: str = "",
     database: str | None = None,
 ) -> BackfillResult:
@@ -149,7 +150,9 @@ def backfill(
     Run every fire of job ``job_id`` from ``start`` to ``end``, as if the scheduler had been up.
 
     Each fire becomes a pending ledger row with its scheduled time, marked
-    backfilled, which the scheduler processes run oldest first; a fire that
+    backfilled, which the scheduler processes run oldest first (``overlap``:
+    ``"buffer_all"``, ``"skip"`` or ``"allow_all"``, what one does while the
+    job runs another); a fire that
     already has a row is not run again. At most
     :data:`~django_metronome.store.backfill.MAX_BACKFILL` fires, ``end`` not
     in the future. See :func:`django_metronome.store.backfill.backfill`.
@@ -161,5 +164,11 @@ def backfill(
     using = database or "default"
     job = DjangoJob.objects.using(using).get(pk=job_id)
     return backfills.backfill(
-        job, start, end, dry_run=dry_run, requested_by=requested_by, using=using
+        job,
+        start,
+        end,
+        dry_run=dry_run,
+        overlap=overlap,
+        requested_by=requested_by,
+        using=using,
     )

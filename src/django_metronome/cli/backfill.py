@@ -1,5 +1,5 @@
 """
-``manage.py metronome backfill JOB_ID --from DATETIME --to DATETIME [--dry-run]``.
+``manage.py metronome backfill JOB_ID --from DATETIME --to DATETIME [--overlap ...] [--dry-run]``.
 
 Runs every fire of the job in the range, as if the scheduler had been up: one
 pending ledger row per fire, marked backfilled, which the scheduler processes
@@ -17,7 +17,7 @@ from typing import Any
 from django.core.management.base import CommandError
 
 from .. import present
-from ..store.backfill import MAX_BACKFILL, BackfillRefused, backfill
+from ..store.backfill import BACKFILL_OVERLAPS, MAX_BACKFILL, BackfillRefused, backfill
 from .arguments import aware, moment
 from .output import shown
 from .run import requester
@@ -47,6 +47,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             "time zone.",
         )
     parser.add_argument(
+        "--overlap",
+        choices=BACKFILL_OVERLAPS,
+        default="buffer_all",
+        help="What a backfilled fire does while the job runs another: buffer_all (the "
+        "default) waits its turn, in order; skip is skipped (and recorded); allow_all runs "
+        "at once, whatever the job's max_instances.",
+    )
+    parser.add_argument(
         "--dry-run",
         action="store_true",
         help="List the fires, and which already have a ledger row; write nothing.",
@@ -54,7 +62,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def handle(
-    shell: Shell, *, job_id: str, start: datetime, end: datetime, dry_run: bool, **_: Any
+    shell: Shell,
+    *,
+    job_id: str,
+    start: datetime,
+    end: datetime,
+    dry_run: bool,
+    overlap: str = "buffer_all",
+    **_: Any,
 ) -> None:
     job = shell.job(job_id)
     zone = present.job_zone(job)
@@ -64,6 +79,7 @@ def handle(
             aware(start, zone),
             aware(end, zone),
             dry_run=dry_run,
+            overlap=overlap,
             requested_by=requester(),
             using=shell.using,
         )

@@ -18,6 +18,7 @@ refused whole, with the count, before anything is written.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -31,12 +32,14 @@ from .db import from_db, to_db, utcnow
 from .models import DjangoJob, DjangoJobExecution, ExecutionStatus
 
 __all__ = [
+    "BACKFILL_OVERLAPS",
     "BACKFILL_PREFIX",
     "MAX_BACKFILL",
     "BackfillRefused",
     "BackfillResult",
     "backfill",
     "backfill_fires",
+    "backfill_overlap",
 ]
 
 #: The most fires one backfill may write (the range is refused whole above it).
@@ -44,6 +47,22 @@ MAX_BACKFILL = 1000
 
 #: How a backfilled fire's reason starts, while it is pending (``store/pending`` reads it).
 BACKFILL_PREFIX = "Backfill"
+
+#: A backfill's own overlap policies, for its fires while the job runs another one:
+#: ``buffer_all`` (the default) waits, in order; ``skip`` skips the fire (recorded);
+#: ``allow_all`` runs it at once, whatever the job's ``max_instances``.
+BACKFILL_OVERLAPS = ("buffer_all", "skip", "allow_all")
+
+_OVERLAP_NOTE = re.compile(r"\(overlap: (\w+)\)")
+
+
+def backfill_overlap(reason: str) -> str | None:
+    """The overlap policy of a pending backfilled fire, read from its reason; None if not one."""
+    if not reason.startswith(BACKFILL_PREFIX):
+        return None
+    found = _OVERLAP_NOTE.search(reason)
+    policy = found.group(1) if found else "buffer_all"
+    return policy if policy in BACKFILL_OVERLAPS else "buffer_all"
 
 
 class BackfillRefused(MetronomeError, ValueError):
@@ -94,6 +113,7 @@ def backfill(
     end: datetime,
     *,
     dry_run: bool = False,
+    overlap: str = "buffer_all",
     requested_by: str = "",
     using: str | None = None,
     now: datetime | None = None,
@@ -101,11 +121,17 @@ def backfill(
     """
     Backfill ``job`` from ``start`` to ``end`` (aware datetimes, both inclusive); see the module.
 
-    ``end`` may not be in the future: later fires are the scheduler's. With
+    ``end`` may not be in the future: later fires are the scheduler's.
+    ``overlap`` is the backfill's own policy (:data:`BACKFILL_OVERLAPS`). With
     ``dry_run`` nothing is written: the result lists the fires, and which of
     them already have a ledger row. Raise BackfillRefused for a bad range, a
     quarantined job or too many fires.
     """
+    if overlap not in BACKFILL_OVERLAPS:
+        raise BackfillRefused(
+            f"Unknown overlap policy {overlap!r} for a backfill; use one of "
+            f"{', '.join(BACKFILL_OVERLAPS)}."
+        )
     using = using or job._state.db or "default"
     now = now or utcnow()
     for name, value in (("start", start), ("end", end)):
@@ -140,7 +166,9 @@ def backfill(
     result.recorded = [fire for fire in result.fires if fire.astimezone(UTC) in existing]
     if dry_run:
         return result
-    reason = BACKFILL_PREFIX + (f", asked for by {requested_by}." if requested_by else ".")
+    reason = f"{BACKFILL_PREFIX} (overlap: {overlap})" + (
+        f", asked for by {requested_by}." if requested_by else "."
+    )
     entries = [
         {
             "job_id": job.id,
