@@ -72,15 +72,22 @@ def live(count: int) -> None:
     )
 
 
+#: Only the transaction of the task row and the ledger write depends on the database:
+#: the other two windows are the same on each, and run in the SQLite run.
+sqlite_only = pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="the same on every database: run in the SQLite run"
+)
+
+
 @pytest.mark.parametrize(
     ("point", "target", "ran"),
     [
-        ("enqueue", "record", 0),
+        pytest.param("enqueue", "record", 0, marks=sqlite_only),
         # Inside the transaction of the task row and the ledger write: both roll back.
         ("enqueued", "record", 0),
         # A backend outside the ledger's transaction: the task was enqueued (and, this
         # backend being immediate, ran) before the kill; the ledger says interrupted.
-        ("enqueued", "at_once", 1),
+        pytest.param("enqueued", "at_once", 1, marks=sqlite_only),
     ],
 )
 def test_a_scheduler_killed_mid_enqueue_leaves_the_fire_interrupted_and_enqueued_by_none(
@@ -118,12 +125,12 @@ def test_a_scheduler_killed_mid_enqueue_leaves_the_fire_interrupted_and_enqueued
     reason="the many-process run is PostgreSQL's (SQLite and MariaDB: the kill tests above)",
 )
 def test_schedulers_and_workers_run_every_fire_exactly_once(processes):
-    fires = 120
-    for _ in range(2):
+    fires = 60
+    for _ in range(3):
         scheduler(processes)
     for _ in range(2):
         worker(processes)
-    live(2)
+    live(3)
     now = datetime.now(UTC)
     builder_ids = [f"shot-{number:03d}" for number in range(fires)]
     for job_id in builder_ids:
@@ -157,7 +164,7 @@ def test_schedulers_and_workers_run_every_fire_exactly_once(processes):
     rows = list(DjangoJobExecution.objects.all())
     assert Counter(row.status for row in rows) == Counter({"succeeded": len(rows)})
     assert len([row for row in rows if row.job_id.startswith("shot-")]) == fires
-    assert len(rows) >= fires + 3
+    assert len(rows) >= fires + 2
     runs = Counter(TaskRun.objects.values_list("key", flat=True))
     assert [key for key, count in runs.items() if count > 1] == [], "a fire ran twice"
     expected = {f"{row.job_id}@{row.run_time.isoformat()}" for row in rows}

@@ -20,6 +20,7 @@ from traceback import format_tb
 from typing import Any
 
 from apscheduler.job import Job
+from django.db import connections
 
 from ..conf import conf
 from ..exceptions import InvalidJob
@@ -74,9 +75,12 @@ class TaskFiresMixin(SchedulerParts):
         # interrupted, never enqueued twice (docs/tasks.md).
         faults.point("enqueue")
         started = utcnow()
-        # As around a job's call: current_fire() answers (a backend may ask), and the
-        # thread's connection is checked before and tidied after (CONN_MAX_AGE).
-        token = self._enter_fire(job.id, fire, tidy=True)  # type: ignore[attr-defined]
+        # current_fire() answers (a backend may ask). The thread's connection is the
+        # scheduler's own here, as the ledger thread's is: kept open from fire to fire
+        # (closed at stop; a broken one is replaced by the next attempt), not closed
+        # after each as CONN_MAX_AGE = 0 would have a job's: a new connection per
+        # enqueue would cost more than the enqueue.
+        token = self._enter_fire(job.id, fire, tidy=False)  # type: ignore[attr-defined]
         try:
             options = getattr(job, "task_options", None)
             target = taskfires.configured_task(task, options, job.id)
@@ -91,7 +95,10 @@ class TaskFiresMixin(SchedulerParts):
             reason = f"The task could not be enqueued (tried {conf.TASK_ENQUEUE_ATTEMPTS} times)."
             self._put(dataclasses.replace(outcome, reason=reason))
         finally:
-            self._leave_fire(token, tidy=True)  # type: ignore[attr-defined]
+            self._leave_fire(token, tidy=False)  # type: ignore[attr-defined]
+            connection = connections[self.database]
+            if connection.connection is not None:
+                self._job_connections.add(connection)
             self._inflight.pop((job.id, fire.run_time), None)
 
     def _enqueue_with_retries(
