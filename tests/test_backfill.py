@@ -258,3 +258,14 @@ def test_an_unknown_backfill_overlap_is_refused():
             stdout=io.StringIO(),
             stderr=io.StringIO(),
         )
+
+
+def test_a_backfilled_run_says_so_on_its_page(admin_client):
+    start = minutely()
+    django_metronome.backfill("minutely", start, start)
+    run = DjangoJobExecution.objects.get(job_id="minutely")
+    body = admin_client.get(f"/admin/django_metronome/djangojobexecution/{run.pk}/change/")
+    text = body.content.decode()
+    field = text[text.index("field-backfilled_text") :]
+    assert field[: field.index("</div>", field.index("readonly"))].rstrip().endswith("yes")
+    assert "the scheduled time" in text  # not jittered: its nominal time is its run time

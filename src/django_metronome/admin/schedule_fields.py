@@ -14,13 +14,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.http import HttpRequest
+from django.utils import translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 
 from .. import present
 from ..store.limits import finished_runs, max_runs
 from ..store.models import DjangoJob, DjangoJobExecution, ExecutionStatus
-from .base import MetronomeAdmin
+from .base import MetronomeAdmin, format_in_zone
 
 
 def _trigger(job: DjangoJob) -> Any:
@@ -41,7 +43,7 @@ class ScheduleFields(MetronomeAdmin):
             .filter(job_id=obj.pk, status=ExecutionStatus.MISSED)
             .count()
         )
-        window = _("no limit") if grace is None else present.length(grace)
+        window = _("no limit") if grace is None else present.length(grace, words=translation)
         return ngettext(
             "%(window)s · %(count)d fire dropped as missed",
             "%(window)s · %(count)d fires dropped as missed",
@@ -66,3 +68,41 @@ class ScheduleFields(MetronomeAdmin):
             "%(done)d of %(limit)d successful runs",
             limit,
         ) % {"done": done, "limit": limit}
+
+
+class RunScheduleFields(MetronomeAdmin):
+    """
+    A run's page: the nominal time of a jittered fire, and whether a backfill ran it.
+
+    Shown only for such runs, in a fieldset of their own before the last one.
+    """
+
+    run_schedule_fieldset: Any = (
+        pgettext_lazy("fieldset", "Schedule"),
+        {"fields": ["nominal_time_text", "backfilled_text"]},
+    )
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None and (obj.nominal_time is not None or obj.backfilled):
+            fieldsets.insert(-1, self.run_schedule_fieldset)
+        return fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [*super().get_readonly_fields(request, obj), "nominal_time_text", "backfilled_text"]
+
+    @admin.display(description=gettext_lazy("nominal time (before jitter)"))
+    def nominal_time_text(self, obj: DjangoJobExecution) -> str:
+        if obj.nominal_time is None:
+            return _("the scheduled time")
+        return format_in_zone(obj.nominal_time, obj_zone(obj))
+
+    @admin.display(description=gettext_lazy("backfilled"))
+    def backfilled_text(self, obj: DjangoJobExecution) -> str:
+        return _("yes") if obj.backfilled else _("no")
+
+
+def obj_zone(run: DjangoJobExecution) -> str | None:
+    """The zone of a run's job, if it still exists; else UTC."""
+    job = DjangoJob.objects.using(run._state.db or "default").filter(pk=run.job_id).first()
+    return job.time_zone if job is not None else None
