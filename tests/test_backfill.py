@@ -268,4 +268,6 @@ def test_a_backfilled_run_says_so_on_its_page(admin_client):
     text = body.content.decode()
     field = text[text.index("field-backfilled_text") :]
     assert field[: field.index("</div>", field.index("readonly"))].rstrip().endswith("yes")
-    assert "the scheduled time" in text  # not jittered: its nominal time is its run time
+    # Not jittered: its nominal time is its scheduled time.
+    nominal = text[text.index("field-nominal_time_text") :]
+    assert start.strftime("%Y-%m-%d %H:%M") in nominal[: nominal.index("</div>", 200)]

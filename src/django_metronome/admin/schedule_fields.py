@@ -17,7 +17,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils import translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from .. import present
 from ..store.limits import finished_runs, max_runs
@@ -78,7 +78,7 @@ class RunScheduleFields(MetronomeAdmin):
     """
 
     run_schedule_fieldset: Any = (
-        pgettext_lazy("fieldset", "Schedule"),
+        gettext_lazy("Schedule"),
         {"fields": ["nominal_time_text", "backfilled_text"]},
     )
 
@@ -91,11 +91,11 @@ class RunScheduleFields(MetronomeAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return [*super().get_readonly_fields(request, obj), "nominal_time_text", "backfilled_text"]
 
-    @admin.display(description=gettext_lazy("nominal time (before jitter)"))
+    @admin.display(description=gettext_lazy("nominal run time"))
     def nominal_time_text(self, obj: DjangoJobExecution) -> str:
-        if obj.nominal_time is None:
-            return _("the scheduled time")
-        return format_in_zone(obj.nominal_time, obj_zone(obj))
+        # Not jittered: the nominal time is the scheduled time itself.
+        nominal = obj.nominal_time if obj.nominal_time is not None else obj.run_time
+        return format_in_zone(nominal, obj_zone(obj))
 
     @admin.display(description=gettext_lazy("backfilled"))
     def backfilled_text(self, obj: DjangoJobExecution) -> str:
