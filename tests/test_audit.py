@@ -164,11 +164,13 @@ def test_the_command_line_records_its_os_user():
     add_job("tests.testapp.jobs:noop", "interval", hours=1, id="cli")
     metronome("pause", "cli", "--note", "maintenance")
     metronome("resume", "cli")
+    metronome("run", "cli")
     metronome("remove", "cli", "--yes")
     changes = history("cli")[1:]
     assert [(c.action, c.origin, c.actor) for c in changes] == [
         ("paused", "cli", os_user()),
         ("resumed", "cli", os_user()),
+        ("run_now", "cli", os_user()),
         ("removed", "cli", os_user()),
     ]
     assert changes[0].note == "maintenance"

@@ -29,6 +29,7 @@ from .models import ChangeAction, ChangeOrigin, JobChange
 __all__ = [
     "acting",
     "current_actor",
+    "is_acting",
     "job_history",
     "os_user",
     "process_actor",
@@ -64,6 +65,11 @@ def acting(origin: str, actor: str = "") -> Iterator[None]:
         yield
     finally:
         _acting.reset(token)
+
+
+def is_acting() -> bool:
+    """Whether someone said who acts (:func:`acting`), here and now."""
+    return _acting.get() is not None
 
 
 def current_actor() -> tuple[str, str]:

@@ -277,7 +277,7 @@ class DjangoJob(models.Model):
         Return the fire's ledger row, pending until a scheduler process takes it
         (within its poll interval). The job's next run time does not move.
         """
-        from ..audit import record_change
+        from ..audit import is_acting, record_change
         from .execution import DjangoJobExecution
 
         run = DjangoJobExecution.objects.using(self._state.db or "default").request_run(
@@ -286,7 +286,8 @@ class DjangoJob(models.Model):
         record_change(
             self.pk,
             "run_now",
-            actor=requested_by or None,
+            # Who acts (the admin's user, the OS user), else whoever the caller names.
+            actor=None if is_acting() else (requested_by or None),
             after={"execution": run.pk},
             job_name=self.name,
             using=self._state.db,
