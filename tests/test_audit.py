@@ -221,3 +221,40 @@ def test_metronome_prune_by_age_prunes_old_changes_too():
     metronome("prune", "--older-than", "30d")
     assert not JobChange.objects.filter(pk=old.pk).exists()
     assert JobChange.objects.count() == 1
+
+
+def test_an_edit_made_in_the_database_is_recorded_when_the_declaration_undoes_it(scheduler):
+    first = scheduler()
+    first.add_job(noop, "interval", hours=1, id="edited", name="Nightly", replace_existing=True)
+    first.start()
+    first.shutdown(wait=True)
+    # Someone edits the row with SQL (or a Django shell): no verb of ours sees it.
+    DjangoJob.objects.filter(pk="edited").update(name="Nightly (hand-edited)")
+    again = scheduler()
+    again.add_job(noop, "interval", hours=1, id="edited", name="Nightly", replace_existing=True)
+    again.start()
+    changes = history("edited")
+    assert [(c.action, c.origin) for c in changes] == [
+        ("declared", "code"),
+        ("modified", "database"),
+        ("declared", "code"),
+    ]
+    edit = changes[1]
+    assert (edit.before, edit.after, edit.actor) == (
+        {"name": "Nightly"},
+        {"name": "Nightly (hand-edited)"},
+        "",
+    )
+    assert changes[2].after == {"name": "Nightly"}  # the declaration put it back
+
+
+def test_a_change_made_through_the_api_is_not_taken_for_a_database_edit(scheduler):
+    first = scheduler()
+    first.add_job(noop, "interval", hours=1, id="kept", replace_existing=True)
+    first.start()
+    first.modify_job("kept", max_instances=2)
+    first.shutdown(wait=True)
+    again = scheduler()
+    again.add_job(noop, "interval", hours=1, id="kept", replace_existing=True)
+    again.start()
+    assert [c.action for c in history("kept")] == ["declared", "modified", "declared"]

@@ -35,6 +35,7 @@ __all__ = [
     "process_actor",
     "record_change",
     "record_changes",
+    "record_database_edit",
     "snapshot",
 ]
 
@@ -183,6 +184,56 @@ def record_changes(
             )
             for job_id, name in jobs
         ]
+    )
+
+
+#: Moved by the schedulers themselves at every fire, unrecorded: never an edit.
+_MOVED_BY_SCHEDULERS = frozenset({"next_run_time"})
+
+#: How many of a job's latest changes are read to know its last recorded values.
+EDIT_LOOKBACK = 100
+
+
+def record_database_edit(
+    job_id: str,
+    stored: Mapping[str, Any],
+    *,
+    job_name: str = "",
+    using: str | None = None,
+) -> JobChange | None:
+    """
+    Record an edit made in the database directly, if the row says what its trail does not.
+
+    ``stored`` is the :func:`snapshot` of the job's row as it is now. Each
+    key's last recorded value (from the newest change whose ``after`` has
+    it) is compared with it: a key that differs was changed outside every
+    recorded verb (SQL, a Django shell, a restored backup). That change is
+    recorded, origin ``database``, with who unknown; None if there was none.
+    """
+    last: dict[str, Any] = {}
+    for after in job_history(job_id, using=using, limit=EDIT_LOOKBACK).values_list(
+        "after", flat=True
+    ):
+        for key, value in (after or {}).items():
+            last.setdefault(key, value)
+    edited = [
+        key
+        for key, value in last.items()
+        if key in stored and key not in _MOVED_BY_SCHEDULERS and stored[key] != value
+    ]
+    if not edited:
+        return None
+    return record_change(
+        job_id,
+        ChangeAction.MODIFIED,
+        origin=ChangeOrigin.DATABASE,
+        actor="",
+        before={key: last[key] for key in edited},
+        after={key: stored[key] for key in edited},
+        note="Changed in the database directly (not through django-metronome), seen when "
+        "the job was declared again.",
+        job_name=job_name,
+        using=using,
     )
 
 

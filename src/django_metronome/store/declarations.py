@@ -126,7 +126,14 @@ class DeclarationsMixin:
             return "updated"
 
     def _audit(self, job_id: str, stored: dict[str, Any] | None, row: dict[str, Any]) -> None:
-        """A declaration that added or changed the row: in the audit trail, by this process."""
+        """
+        A declaration that added or changed the row: in the audit trail, by this
+        process; after the edit made in the database directly that it undoes, if any.
+        """
+        if stored is not None:
+            audit.record_database_edit(
+                job_id, audit.snapshot(stored), job_name=row["name"], using=self.database
+            )
         audit.record_change(
             job_id,
             "declared",
