@@ -386,3 +386,31 @@ def test_cancel_other_cancels_a_coroutine_fire_for_real(settings, transactional_
         ).first()
     )
     assert "FireCancelled" in interrupted.exception
+
+
+def test_fires_buffered_behind_a_schedules_last_claimed_fire_still_run(running):
+    """The schedule ends with fires waiting: the job's row stays until they have run."""
+    now = datetime.now(UTC)
+    running.add_job(
+        gated,
+        "interval",
+        seconds=1,
+        start_date=now - timedelta(seconds=3),
+        end_date=now - timedelta(seconds=0.5),
+        next_run_time=now - timedelta(seconds=3),
+        id="ending",
+        overlap="buffer_all",
+        misfire_policy="all",
+        misfire_grace_time=60,
+        coalesce=False,
+    )
+    wait_for(lambda: len(ledger("ending", status=ExecutionStatus.PENDING)) == 2)
+    GATE.set()
+    done = wait_for(
+        lambda: (
+            rows
+            if len(rows := ledger("ending", status__in=["succeeded", "failed"])) == 3
+            else None
+        )
+    )
+    assert [row.status for row in done] == ["succeeded"] * 3

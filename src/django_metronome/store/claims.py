@@ -250,7 +250,9 @@ def _record(
             for run_time, late in runs[job.id]
             if (job.id, run_time) in ids
         ]
-        if fires and plans[job.id].next_run_time is None:
+        waits = any(buffered == job.id for buffered, _ in batch.buffered)
+        if fires and plans[job.id].next_run_time is None and not waits:
+            # (With a fire buffered behind it, the heart's sweep removes the row later.)
             fires[-1] = replace(fires[-1], ended=True)
         if fires:
             batch.claimed.append(ClaimedJob(job, fires))
