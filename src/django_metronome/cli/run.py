@@ -133,6 +133,15 @@ def report_outcome(
             "The request stays in the ledger: a scheduler process runs it when it takes it.",
             returncode=NO_OUTCOME,
         )
+    if run.task_result_id and run.status in (ExecutionStatus.ENQUEUED, ExecutionStatus.RUNNING):
+        where = f"task worker {run.task_worker}" if run.task_worker else "its task queue"
+        raise CommandError(
+            f"{what} was enqueued on task backend {run.task_backend!r} (queue "
+            f"{run.task_queue!r}) as task {run.task_result_id}, and is {run.status} in "
+            f"{where} after {duration(timeout)}; it goes on. Its outcome will be in "
+            f"{command_line('history', '--job', job.id)}.",
+            returncode=NO_OUTCOME,
+        )
     if run.status == ExecutionStatus.RUNNING:
         raise CommandError(
             f"{what} is still running after {duration(timeout)}, in scheduler process "

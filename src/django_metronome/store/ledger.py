@@ -298,7 +298,11 @@ def release(
     interrupted fires (a job whose schedule ended may now go).
     """
     ledger = DjangoJobExecution.objects.using(using)
-    running = ledger.filter(node=identity, status=ExecutionStatus.RUNNING)
+    # A task job's fire running on a task worker (it has a task result) is not this
+    # process's to interrupt: its worker's signal ends it (store/taskfires).
+    running = ledger.filter(
+        node=identity, status=ExecutionStatus.RUNNING, task_result_id__isnull=True
+    )
     jobs = set(running.values_list("job_id", flat=True))
     interrupted = running.update(
         status=ExecutionStatus.INTERRUPTED, finished_at=to_db(now), reason=started
