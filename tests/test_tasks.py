@@ -363,3 +363,24 @@ def test_run_now_from_the_command_line_enqueues_and_says_where(make_scheduler):
     run_worker()
     run.refresh_from_db()
     assert run.status == ExecutionStatus.SUCCEEDED
+
+
+def test_a_queue_the_settings_lost_fails_the_fire_at_once_without_retries(make_scheduler, settings):
+    scheduler = make_scheduler()
+    scheduler.start()
+    later = datetime.now(UTC) + timedelta(seconds=0.5)
+    scheduler.add_job(
+        tasks.record,
+        "date",
+        run_date=later,
+        id="lost-queue",
+        task_options={"queue_name": "reports"},
+    )
+    tasks_settings = dict(settings.TASKS)
+    tasks_settings["default"] = {**tasks_settings["default"], "QUEUES": ["default"]}
+    settings.TASKS = tasks_settings
+
+    (row,) = settled("lost-queue", statuses=("failed",))
+    assert row.reason == "The task could not be enqueued."
+    assert "settings.TASKS" in row.exception
+    assert db_results().count() == 0

@@ -89,10 +89,15 @@ class TaskFiresMixin(SchedulerParts):
                 kwargs.update(taskfires.fire_kwargs(job.id, fire.run_time))
             self._enqueue_with_retries(job, target, fire, kwargs)
         except BaseException as exc:
+            tried = getattr(exc, "_metronome_attempts", 0)
             frames = "".join(format_tb(exc.__traceback__))
             logger.error('Job "%s": its task could not be enqueued: %s', job.id, exc)
             outcome = outcome_of(job.id, fire, started, utcnow(), exc, frames)
-            reason = f"The task could not be enqueued (tried {conf.TASK_ENQUEUE_ATTEMPTS} times)."
+            reason = (
+                f"The task could not be enqueued (tried {tried} times)."
+                if tried > 1
+                else "The task could not be enqueued."
+            )
             self._put(dataclasses.replace(outcome, reason=reason))
         finally:
             self._leave_fire(token, tidy=False)  # type: ignore[attr-defined]
@@ -101,9 +106,8 @@ class TaskFiresMixin(SchedulerParts):
                 self._job_connections.add(connection)
             self._inflight.pop((job.id, fire.run_time), None)
 
-    def _enqueue_with_retries(
-        self, job: Job, task: Any, fire: Fire, kwargs: dict[str, Any]
-    ) -> None:
+    def _enqueue_with_retries(self, job: Job, task: Any, fire: Fire, kwargs: dict[str, Any]) -> int:
+        """Enqueue, trying again on errors that another attempt may cure; return the tries."""
         attempts = conf.TASK_ENQUEUE_ATTEMPTS
         pause = FIRST_RETRY_PAUSE
         for attempt in range(1, attempts + 1):
@@ -123,6 +127,7 @@ class TaskFiresMixin(SchedulerParts):
             except Exception as exc:
                 close_connection(self.database)
                 if attempt == attempts or _invalid(exc):
+                    exc._metronome_attempts = attempt  # type: ignore[attr-defined]  # the reason says
                     raise
                 logger.warning(
                     'Job "%s": enqueueing its task failed (attempt %d of %d): %s; trying again.',
@@ -142,7 +147,8 @@ class TaskFiresMixin(SchedulerParts):
                     outcome.queue,
                     outcome.result_id,
                 )
-                return
+                return attempt
+        return attempts  # not reached: the last attempt returned or raised
 
 
 def _invalid(exc: BaseException) -> bool:
