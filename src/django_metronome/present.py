@@ -16,15 +16,16 @@ and JSON on the command line); the words are the same.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
 from .store import allowlist, nodes
 from .store.db import from_db
-from .store.models import DjangoJob, DjangoJobExecution, JobSource, SchedulerNode
+from .store.models import DjangoJob, DjangoJobExecution, JobChange, JobSource, SchedulerNode
 from .time.clock import describe_offset
-from .time.text import duration
+from .time.text import ENGLISH, Words, duration
 from .time.zones import zone_or_utc
 
 __all__ = [
@@ -37,12 +38,14 @@ __all__ = [
     "JobState",
     "ago",
     "can_run",
+    "change_words",
     "clock_offset",
     "job_state",
     "job_states",
     "job_zone",
     "live_nodes",
     "one_line",
+    "pause_words",
     "relative",
     "run_detail",
     "state_words",
@@ -111,6 +114,39 @@ def state_words(job: DjangoJob, when: Any) -> str:
         state.word if state.until is None else f"{state.word} until {when(state.until)}"
         for state in job_states(job)
     )
+
+
+def pause_words(job: DjangoJob, when: str, words: Words = ENGLISH) -> str:
+    """
+    Who paused a job, when and why, while it is paused: ``by alice, 2026-12-01 09:00: Outage``.
+
+    ``when`` is the pause's time, written the way the caller writes times;
+    ``words`` the language (English unless a catalogue).
+    """
+    by = job.paused_by or words.pgettext("paused by", "unknown")
+    if job.pause_note:
+        return words.gettext("by {who}, {when}: {note}").format(
+            who=by, when=when, note=job.pause_note
+        )
+    return words.gettext("by {who}, {when}").format(who=by, when=when)
+
+
+def change_words(change: JobChange) -> str:
+    """
+    What a change of a job changed, on one line: ``max_instances: 1 → 3; overlap: null → "skip"``.
+
+    Values are written as JSON; a change with no "before" (added, declared)
+    lists what it set.
+    """
+
+    def text(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+    before, after = change.before or {}, change.after or {}
+    keys = list(dict.fromkeys([*before, *after]))
+    if change.before is None:
+        return "; ".join(f"{key}: {text(after[key])}" for key in keys)
+    return "; ".join(f"{key}: {text(before.get(key))} → {text(after.get(key))}" for key in keys)
 
 
 def job_zone(job: DjangoJob) -> tzinfo:
