@@ -408,9 +408,7 @@ def test_fires_buffered_behind_a_schedules_last_claimed_fire_still_run(running):
     GATE.set()
     done = wait_for(
         lambda: (
-            rows
-            if len(rows := ledger("ending", status__in=["succeeded", "failed"])) == 3
-            else None
+            rows if len(rows := ledger("ending", status__in=["succeeded", "failed"])) == 3 else None
         )
     )
     assert [row.status for row in done] == ["succeeded"] * 3
