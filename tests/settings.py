@@ -138,19 +138,24 @@ LOGGING = {
 from importlib.util import find_spec  # noqa: E402
 
 TASKS_FRAMEWORK = "django.tasks" if find_spec("django.tasks") else "django_tasks"
-INSTALLED_APPS += [
-    *(["django_tasks"] if TASKS_FRAMEWORK == "django_tasks" else []),
-    "django_tasks_db",
-    "tests.tasksapp",
-]
-TASKS = {
-    "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "reports"]},
-    "immediate": {"BACKEND": f"{TASKS_FRAMEWORK}.backends.immediate.ImmediateBackend"},
-    "brokerdown": {"BACKEND": "tests.tasksapp.backends.BrokerDownBackend"},
-}
+INSTALLED_APPS += ["tests.tasksapp"]
+# Installed with the test extra; without it the task tests skip (tests/test_tasks*.py).
+if find_spec("django_tasks_db"):
+    INSTALLED_APPS += [
+        *(["django_tasks"] if TASKS_FRAMEWORK == "django_tasks" else []),
+        "django_tasks_db",
+    ]
+    TASKS = {
+        "default": {
+            "BACKEND": "django_tasks_db.DatabaseBackend",
+            "QUEUES": ["default", "reports"],
+        },
+        "immediate": {"BACKEND": f"{TASKS_FRAMEWORK}.backends.immediate.ImmediateBackend"},
+        "brokerdown": {"BACKEND": "tests.tasksapp.backends.BrokerDownBackend"},
+    }
 # RQ through django-tasks-rq (tests/test_tasks_rq.py): scripts/test starts Debian's
 # redis-server on METRONOME_TEST_REDIS_PORT; each run tag has a queue of its own.
-if find_spec("django_tasks_rq"):
+if find_spec("django_tasks_db") and find_spec("django_tasks_rq"):
     RQ_QUEUE = f"metronome{RUN_TAG}"
     _redis = {
         "HOST": "127.0.0.1",

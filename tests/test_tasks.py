@@ -13,6 +13,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
+pytest.importorskip("django_tasks_db", reason="the test extra installs django-tasks-db")
 from apscheduler.schedulers.base import STATE_STOPPED
 from django.core.management import call_command
 from django.db import connection

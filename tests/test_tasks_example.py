@@ -13,6 +13,8 @@ import time
 
 import pytest
 
+pytest.importorskip("django_tasks_db", reason="the test extra installs django-tasks-db")
+
 from tests.test_example import EXAMPLE, Example
 from tests.test_example import pytestmark as sqlite_only
 

@@ -21,6 +21,8 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
+pytest.importorskip("django_tasks_db", reason="the test extra installs django-tasks-db")
 from django.db import connection
 
 import django_metronome

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from importlib.util import find_spec
 
 import pytest
+
+pytest.importorskip("django_tasks_db", reason="the test extra installs django-tasks-db")
 from django.conf import settings
 from django.db import connection
 
