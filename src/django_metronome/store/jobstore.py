@@ -224,8 +224,10 @@ class DjangoJobStore(DeclarationsMixin, BaseJobStore):
         )
 
     def remove_job(self, job_id: str) -> None:
-        before = self.jobs.filter(pk=job_id).values(*audit.SNAPSHOT_COLUMNS).first()
         try:
+            # Read for the audit trail, inside the retry: the first statement is the
+            # one that finds a dropped connection.
+            before = self.jobs.filter(pk=job_id).values(*audit.SNAPSHOT_COLUMNS).first()
             deleted, _ = self.jobs.filter(pk=job_id).delete()
         except (db.OperationalError, db.InterfaceError) as exc:
             if connections[self.database].in_atomic_block:
@@ -238,6 +240,7 @@ class DjangoJobStore(DeclarationsMixin, BaseJobStore):
             close_connection(self.database)
             # The first DELETE may have committed before the connection dropped: a
             # retry that finds nothing is that success, not a missing job.
+            before = self.jobs.filter(pk=job_id).values(*audit.SNAPSHOT_COLUMNS).first()
             self.jobs.filter(pk=job_id).delete()
         else:
             if not deleted:
