@@ -12,9 +12,14 @@ class MetronomeConfig(AppConfig):
         from django.db.backends.signals import connection_created
 
         from . import checks  # noqa: F401  (registers the system checks)
+        from .alerts import notifiers
         from .autostart import maybe_autostart
         from .store.sqlite import prepare_connection
+        from .store.taskfires import connect_signals
 
         # SQLite without OPTIONS: the scheduler's threads wait for the write lock.
         connection_created.connect(prepare_connection, dispatch_uid="django_metronome.sqlite")
+        notifiers.connect()
+        # django.tasks: a task worker's signals end the fires it ran (docs/tasks.md).
+        connect_signals()
         maybe_autostart()

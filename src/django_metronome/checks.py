@@ -16,6 +16,11 @@ Settings (run by every ``manage.py check``):
   nor a non-empty string.
 * ``django_metronome.E013``: ``METRONOME["METRICS_ALLOWED_IPS"]`` is not a list
   of IP addresses and networks.
+* ``django_metronome.E016``: ``METRONOME["NOTIFIERS"]`` is not a list of
+  known notifiers (``"logging"``, ``"mail_admins"``, ``"webhook"``).
+* ``django_metronome.E017``: the webhook notifier's settings are wrong: no
+  ``WEBHOOK_URL`` (or not an http(s) URL) while ``NOTIFIERS`` has
+  ``"webhook"``, or ``WEBHOOK_RETRIES`` is not a whole number, 0 or more.
 
 Job declarations (run by every ``manage.py check``, except during ``migrate``):
 
@@ -41,6 +46,10 @@ commands):
   database server's by more than ``MAX_CLOCK_OFFSET``. It schedules by the
   database's clock (unless ``CLOCK`` is ``"local"``), so fires are on time,
   but the machine's time synchronisation is broken.
+* ``django_metronome.E020``: a stored ``django.tasks`` job's ``task_options``
+  name a task backend alias that ``settings.TASKS`` does not configure.
+* ``django_metronome.E021``: a stored ``django.tasks`` job's ``task_options``
+  name a queue that its task backend does not list in ``QUEUES``.
 
 None of the database checks runs during ``migrate`` itself, which runs the
 database checks just before it creates the tables they look at.
@@ -65,7 +74,7 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import DatabaseError, connections
 from django.utils.translation import gettext as _
 
-from .conf import DEFAULTS, conf
+from .conf import DEFAULTS, NOTIFIER_NAMES, conf
 from .observe.access import parse_networks
 from .store import nodes
 from .store.db import database_alias
@@ -87,6 +96,10 @@ POSITIVE_NUMBERS = {
     "HISTORY_MAX_PER_JOB": True,
     "MIN_INTERVAL": False,
     "MAX_CLOCK_OFFSET": False,
+    "WATCH_INTERVAL": False,
+    "TASK_ENQUEUE_ATTEMPTS": False,
+    "TASK_RECONCILE_AFTER": False,
+    "WEBHOOK_TIMEOUT": False,
 }
 
 
@@ -96,29 +109,44 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
     if not isinstance(raw, dict):
         return [
             Error(
-                f"METRONOME must be a dict, not {type(raw).__name__}.",
-                hint="Write METRONOME = {'TIME_ZONE': 'Europe/Berlin', ...} in your settings.",
+                _("METRONOME must be a dict, not %(type)s.") % {"type": type(raw).__name__},
+                hint=_("Write METRONOME = {'TIME_ZONE': 'Europe/Berlin', ...} in your settings."),
                 id="django_metronome.E001",
             )
         ]
     errors: list[CheckMessage] = []
     for key in sorted(set(raw) - set(DEFAULTS)):
         close = difflib.get_close_matches(str(key), DEFAULTS, n=1)
-        hint = f"Did you mean {close[0]!r}?" if close else f"Known keys: {', '.join(DEFAULTS)}."
+        if close:
+            hint = _("Did you mean %(key)r?") % {"key": close[0]}
+        else:
+            hint = _("Known keys: %(keys)s.") % {"keys": ", ".join(DEFAULTS)}
         errors.append(
-            Error(f"METRONOME has an unknown key {key!r}.", hint=hint, id="django_metronome.E002")
+            Error(
+                _("METRONOME has an unknown key %(key)r.") % {"key": key},
+                hint=hint,
+                id="django_metronome.E002",
+            )
         )
     zone = conf.TIME_ZONE
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
         close = close_zone_names(zone) if isinstance(zone, str) else []
-        suggestion = f"Did you mean {' or '.join(map(repr, close))}? " if close else ""
+        advice = _(
+            "Set METRONOME['TIME_ZONE'] (or TIME_ZONE) to a name such as 'Asia/Seoul'; install "
+            "the tzdata package if the system has no zone database."
+        )
+        if close:
+            advice = _("Did you mean %(names)s? %(advice)s") % {
+                "names": _(" or ").join(map(repr, close)),
+                "advice": advice,
+            }
         errors.append(
             Error(
-                f"The default time zone of jobs, {zone!r}, is not a known IANA time zone.",
-                hint=f"{suggestion}Set METRONOME['TIME_ZONE'] (or TIME_ZONE) to a name such as "
-                "'Asia/Seoul'; install the tzdata package if the system has no zone database.",
+                _("The default time zone of jobs, %(zone)r, is not a known IANA time zone.")
+                % {"zone": zone},
+                hint=advice,
                 id="django_metronome.E003",
             )
         )
@@ -126,8 +154,10 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
     if database is not None and database not in settings.DATABASES:
         errors.append(
             Error(
-                f"METRONOME['DATABASE'] is {database!r}, which is not in DATABASES.",
-                hint=f"Use one of {', '.join(map(repr, settings.DATABASES))}, or remove the key.",
+                _("METRONOME['DATABASE'] is %(alias)r, which is not in DATABASES.")
+                % {"alias": database},
+                hint=_("Use one of %(aliases)s, or remove the key.")
+                % {"aliases": ", ".join(map(repr, settings.DATABASES))},
                 id="django_metronome.E004",
             )
         )
@@ -136,8 +166,9 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
     if policy not in MISFIRE_POLICIES:
         errors.append(
             Error(
-                f"METRONOME['MISFIRE_POLICY'] is {policy!r}.",
-                hint=f"Use one of {', '.join(map(repr, MISFIRE_POLICIES))}.",
+                _("METRONOME['MISFIRE_POLICY'] is %(value)r.") % {"value": policy},
+                hint=_("Use one of %(values)s.")
+                % {"values": ", ".join(map(repr, MISFIRE_POLICIES))},
                 id="django_metronome.E006",
             )
         )
@@ -145,24 +176,77 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
     if clock not in ("database", "local"):
         errors.append(
             Error(
-                f"METRONOME['CLOCK'] is {clock!r}.",
-                hint="Use 'database' (schedule by the database server's clock, the default) "
-                "or 'local' (by each process's own clock).",
+                _("METRONOME['CLOCK'] is %(value)r.") % {"value": clock},
+                hint=_(
+                    "Use 'database' (schedule by the database server's clock, the default) "
+                    "or 'local' (by each process's own clock)."
+                ),
                 id="django_metronome.E011",
             )
         )
+    errors += _alert_errors(raw)
     errors += _metrics_access_errors(raw)
     if not any(e.id == "django_metronome.E005" for e in errors):
         if conf.DEAD_AFTER <= 2 * conf.HEARTBEAT_INTERVAL:
             errors.append(
                 Error(
-                    f"METRONOME['DEAD_AFTER'] ({conf.DEAD_AFTER:g} s) must be longer than two "
-                    f"heartbeats ({2 * conf.HEARTBEAT_INTERVAL:g} s), or live processes are "
-                    "presumed dead between two beats.",
-                    hint="Raise DEAD_AFTER or lower HEARTBEAT_INTERVAL.",
+                    _(
+                        "METRONOME['DEAD_AFTER'] (%(dead)s s) must be longer than two "
+                        "heartbeats (%(beats)s s), or live processes are presumed dead between "
+                        "two beats."
+                    )
+                    % {
+                        "dead": f"{conf.DEAD_AFTER:g}",
+                        "beats": f"{2 * conf.HEARTBEAT_INTERVAL:g}",
+                    },
+                    hint=_("Raise DEAD_AFTER or lower HEARTBEAT_INTERVAL."),
                     id="django_metronome.E007",
                 )
             )
+    return errors
+
+
+def _alert_errors(raw: dict[str, Any]) -> list[CheckMessage]:
+    """The notifiers' settings (E016, E017)."""
+    errors: list[CheckMessage] = []
+    names = raw.get("NOTIFIERS", DEFAULTS["NOTIFIERS"])
+    if not isinstance(names, list | tuple) or any(n not in NOTIFIER_NAMES for n in names):
+        errors.append(
+            Error(
+                _("METRONOME['NOTIFIERS'] is %(value)r.") % {"value": names},
+                hint=_("Use a list of any of %(names)s, such as ['logging', 'webhook'].")
+                % {"names": ", ".join(map(repr, NOTIFIER_NAMES))},
+                id="django_metronome.E016",
+            )
+        )
+        names = []
+    url = raw.get("WEBHOOK_URL")
+    if "webhook" in names and not url:
+        errors.append(
+            Error(
+                _("METRONOME['NOTIFIERS'] has 'webhook' but METRONOME['WEBHOOK_URL'] is not set."),
+                hint=_("Set WEBHOOK_URL to the https:// address that receives the POSTs."),
+                id="django_metronome.E017",
+            )
+        )
+    elif url and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
+        errors.append(
+            Error(
+                _("METRONOME['WEBHOOK_URL'] is %(value)r, not an http(s) URL.") % {"value": url},
+                hint=_("Write the full address, such as 'https://alerts.example.com/metronome'."),
+                id="django_metronome.E017",
+            )
+        )
+    retries = raw.get("WEBHOOK_RETRIES", DEFAULTS["WEBHOOK_RETRIES"])
+    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+        errors.append(
+            Error(
+                _("METRONOME['WEBHOOK_RETRIES'] must be a whole number, 0 or more, not %(value)r.")
+                % {"value": retries},
+                hint=_("It counts the tries after the first: 3 tries a failed POST 4 times."),
+                id="django_metronome.E017",
+            )
+        )
     return errors
 
 
@@ -230,9 +314,11 @@ def _number_errors(raw: dict[str, Any]) -> list[CheckMessage]:
         ):
             errors.append(
                 Error(
-                    f"METRONOME[{key!r}] must be a positive number, not {raw[key]!r}.",
-                    hint="Seconds for durations, a count for sizes"
-                    + (" (or None for no limit)." if nullable else "."),
+                    _("METRONOME[%(key)r] must be a positive number, not %(value)r.")
+                    % {"key": key, "value": raw[key]},
+                    hint=_("Seconds for durations, a count for sizes (or None for no limit).")
+                    if nullable
+                    else _("Seconds for durations, a count for sizes."),
                     id="django_metronome.E005",
                 )
             )
@@ -262,10 +348,16 @@ def check_job_declarations(
         except Exception as exc:
             errors.append(
                 Error(
-                    f"The jobs module {name} cannot be imported{_where(exc, name)}: "
-                    f"{type(exc).__name__}: {exc}",
-                    hint="Fix the declaration: a scheduler imports this module when it starts, "
-                    "and would fail the same way.",
+                    _("The jobs module %(module)s cannot be imported%(where)s: %(error)s")
+                    % {
+                        "module": name,
+                        "where": _where(exc, name),
+                        "error": f"{type(exc).__name__}: {exc}",
+                    },
+                    hint=_(
+                        "Fix the declaration: a scheduler imports this module when it starts, "
+                        "and would fail the same way."
+                    ),
                     obj=name,
                     id="django_metronome.E010",
                 )
@@ -280,7 +372,10 @@ def _where(exc: BaseException, module: str) -> str:
     found = ""
     for frame in traceback.extract_tb(exc.__traceback__):
         if package_dir and frame.filename == os.path.join(package_dir, "jobs.py"):
-            found = f" (line {frame.lineno} of {os.path.relpath(frame.filename)})"
+            found = _(" (line %(line)s of %(file)s)") % {
+                "line": frame.lineno,
+                "file": os.path.relpath(frame.filename),
+            }
     return found
 
 
@@ -301,18 +396,24 @@ def check_database(
     except DatabaseError as exc:
         return [
             Error(
-                f"Cannot read the state of database {alias!r}: {exc}",
+                _("Cannot read the state of database %(alias)r: %(error)s")
+                % {"alias": alias, "error": exc},
                 id="django_metronome.E008",
             )
         ]
     if connection.vendor == "mysql" and not connection.features.has_select_for_update_skip_locked:
         errors.append(
             Error(
-                f"Database {alias!r} ({connection.display_name} "
-                f"{'.'.join(map(str, connection.mysql_version))}) cannot skip locked rows "
-                "(SELECT ... FOR UPDATE SKIP LOCKED), which scheduler processes need to share "
-                "the jobs safely.",
-                hint="Upgrade to MariaDB 10.6 or later, or MySQL 8.0 or later.",
+                _(
+                    "Database %(alias)r (%(server)s) cannot skip locked rows (SELECT ... FOR "
+                    "UPDATE SKIP LOCKED), which scheduler processes need to share the jobs safely."
+                )
+                % {
+                    "alias": alias,
+                    "server": f"{connection.display_name} "
+                    f"{'.'.join(map(str, connection.mysql_version))}",
+                },
+                hint=_("Upgrade to MariaDB 10.6 or later, or MySQL 8.0 or later."),
                 id="django_metronome.E009",
             )
         )
@@ -321,23 +422,72 @@ def check_database(
             if connection.vendor == "sqlite":
                 errors += _sqlite_warnings(alias)
             errors += _clock_warnings(alias)
+            errors += _task_errors(alias)
         except DatabaseError:
             pass  # no tables yet: nothing runs on them either
     return errors
 
 
-def _clock_warnings(alias: str) -> list[CheckMessage]:
-    from .time.clock import describe_offset
+def _task_errors(alias: str) -> list[CheckMessage]:
+    """Stored django.tasks jobs whose backend or queue settings.TASKS lost (docs/tasks.md)."""
+    from .store.taskfires import unknown_targets
 
+    errors: list[CheckMessage] = []
+    hint = _(
+        "Configure it in settings.TASKS, or replace the job with task_options that name "
+        "a configured backend and queue."
+    )
+    for job_id, backend, queue in unknown_targets(alias):
+        if not queue:
+            message = _(
+                "Job %(job)r enqueues its task on the task backend %(backend)r, which "
+                "settings.TASKS does not configure."
+            )
+            errors.append(
+                Error(
+                    message % {"job": job_id, "backend": backend},
+                    hint=hint,
+                    id="django_metronome.E020",
+                )
+            )
+        else:
+            message = _(
+                "Job %(job)r enqueues its task on the queue %(queue)r, which the task "
+                "backend %(backend)r does not list in its QUEUES."
+            )
+            errors.append(
+                Error(
+                    message % {"job": job_id, "queue": queue, "backend": backend},
+                    hint=hint,
+                    id="django_metronome.E021",
+                )
+            )
+    return errors
+
+
+def _clock_warnings(alias: str) -> list[CheckMessage]:
     bound = conf.MAX_CLOCK_OFFSET
     live = nodes.live(alias)
     offsets = live.filter(clock_offset__isnull=False).order_by("id")
     return [
         Warning(
-            f"The clock of scheduler process {node.id} is {describe_offset(offset)} the "
-            f"database server's (more than MAX_CLOCK_OFFSET, {bound:g} s).",
-            hint="It schedules by the database's clock, so its fires are on time; fix the "
-            f"time synchronisation (NTP) of host {node.hostname!r}.",
+            (
+                _(
+                    "The clock of scheduler process %(node)s is %(seconds)s s behind the "
+                    "database server's (more than MAX_CLOCK_OFFSET, %(bound)s s)."
+                )
+                if offset > 0
+                else _(
+                    "The clock of scheduler process %(node)s is %(seconds)s s ahead of the "
+                    "database server's (more than MAX_CLOCK_OFFSET, %(bound)s s)."
+                )
+            )
+            % {"node": node.id, "seconds": f"{abs(offset):.3f}", "bound": f"{bound:g}"},
+            hint=_(
+                "It schedules by the database's clock, so its fires are on time; fix the "
+                "time synchronisation (NTP) of host %(host)r."
+            )
+            % {"host": node.hostname},
             id="django_metronome.W003",
         )
         for node in offsets
@@ -358,11 +508,12 @@ def _migration_errors(alias: str) -> list[CheckMessage]:
     plan = executor.migration_plan(targets)
     if not plan:
         return []
-    names = ", ".join(migration.name for migration, _ in plan)
+    names = ", ".join(migration.name for migration, _backwards in plan)
     return [
         Warning(
-            f"django_metronome's migrations {names} are not applied to database {alias!r}.",
-            hint="Run: python manage.py migrate django_metronome",
+            _("django_metronome's migrations %(names)s are not applied to database %(alias)r.")
+            % {"names": names, "alias": alias},
+            hint=_("Run: python manage.py migrate django_metronome"),
             id="django_metronome.W002",
         )
     ]
@@ -390,9 +541,12 @@ def _sqlite_warnings(alias: str) -> list[CheckMessage]:
         return []
     return [
         Warning(
-            f"{live} scheduler processes share the SQLite database {alias!r}.",
-            hint="It is safe, but SQLite has no row locks, so their claims take turns at "
-            "the whole database; use PostgreSQL or MariaDB for several processes.",
+            _("%(count)s scheduler processes share the SQLite database %(alias)r.")
+            % {"count": live, "alias": alias},
+            hint=_(
+                "It is safe, but SQLite has no row locks, so their claims take turns at "
+                "the whole database; use PostgreSQL or MariaDB for several processes."
+            ),
             id="django_metronome.W001",
         )
     ]

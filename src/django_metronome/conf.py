@@ -77,8 +77,38 @@ DEFAULTS: dict[str, Any] = {
     # Management commands, besides runserver and runscheduler, in which a scheduler
     # started while Django loads the apps (AppConfig.ready()) does start.
     "START_IN_COMMANDS": [],
+    # Seconds between two evaluations of the expectations (see django_metronome.alerts),
+    # by exactly one process per interval, whichever takes the turn first.
+    "WATCH_INTERVAL": 60.0,
+    # Whether "no scheduler process alive" is an incident (raised by `manage.py
+    # metronome watch`, resolved by the first scheduler that evaluates again).
+    "EXPECT_SCHEDULER": True,
+    # Who hears of incidents opened and resolved: any of "logging", "mail_admins",
+    # "webhook". Sent from a background thread, never from the scheduler's loop.
+    "NOTIFIERS": ["logging"],
+    # The webhook notifier: the URL a JSON document is POSTed to, the secret its
+    # HMAC-SHA256 signature header is made with (None: unsigned), the seconds one
+    # try may take and how many more tries a failed POST gets (with backoff).
+    "WEBHOOK_URL": None,
+    "WEBHOOK_SECRET": None,
+    "WEBHOOK_TIMEOUT": 5.0,
+    "WEBHOOK_RETRIES": 3,
+    # Sentry cron check-ins for fires (when sentry-sdk is installed and initialised):
+    # False, True (every job) or a list of job ids.
+    "SENTRY_CRONS": False,
+    # OpenTelemetry: one span per fire when opentelemetry-api is installed.
+    "TRACING": True,
+    # django.tasks jobs (docs/tasks.md): how many times a fire's enqueue is tried
+    # (a broker down) before the fire is failed with the error.
+    "TASK_ENQUEUE_ATTEMPTS": 3,
+    # Fires still enqueued or running this long are looked up on their backend
+    # (get_result) by the schedulers' heart, in case their signal never came.
+    "TASK_RECONCILE_AFTER": 300.0,
 }
 
+
+#: The notifiers NOTIFIERS may name (django_metronome.alerts.notifiers).
+NOTIFIER_NAMES = ("logging", "mail_admins", "webhook")
 
 _MISSING = object()
 
@@ -205,6 +235,51 @@ class Settings:
     @property
     def MAX_CLOCK_OFFSET(self) -> float:
         return float(self._get("MAX_CLOCK_OFFSET"))
+
+    @property
+    def WATCH_INTERVAL(self) -> float:
+        return float(self._get("WATCH_INTERVAL"))
+
+    @property
+    def EXPECT_SCHEDULER(self) -> bool:
+        return bool(self._get("EXPECT_SCHEDULER"))
+
+    @property
+    def NOTIFIERS(self) -> list[str]:
+        return list(self._get("NOTIFIERS") or [])
+
+    @property
+    def WEBHOOK_URL(self) -> str | None:
+        return self._get("WEBHOOK_URL") or None
+
+    @property
+    def WEBHOOK_SECRET(self) -> str | None:
+        return self._get("WEBHOOK_SECRET") or None
+
+    @property
+    def WEBHOOK_TIMEOUT(self) -> float:
+        return float(self._get("WEBHOOK_TIMEOUT"))
+
+    @property
+    def WEBHOOK_RETRIES(self) -> int:
+        return int(self._get("WEBHOOK_RETRIES"))
+
+    @property
+    def SENTRY_CRONS(self) -> bool | list[str]:
+        value = self._get("SENTRY_CRONS")
+        return value if isinstance(value, bool) else list(value or [])
+
+    @property
+    def TRACING(self) -> bool:
+        return bool(self._get("TRACING"))
+
+    @property
+    def TASK_ENQUEUE_ATTEMPTS(self) -> int:
+        return int(self._get("TASK_ENQUEUE_ATTEMPTS"))
+
+    @property
+    def TASK_RECONCILE_AFTER(self) -> float:
+        return float(self._get("TASK_RECONCILE_AFTER"))
 
     @property
     def DATETIME_FORMAT(self) -> str:

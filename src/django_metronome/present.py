@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from .store import allowlist, nodes
+from django.utils import translation
+
+from .store import allowlist, limits, nodes
 from .store.db import from_db
 from .store.models import DjangoJob, DjangoJobExecution, JobChange, JobSource, SchedulerNode
-from .time.clock import describe_offset
+from .time.preview import describe_trigger
 from .time.text import ENGLISH, Words, duration
 from .time.zones import zone_or_utc
 
@@ -43,11 +45,14 @@ __all__ = [
     "job_state",
     "job_states",
     "job_zone",
+    "length",
     "live_nodes",
     "one_line",
     "pause_words",
     "relative",
     "run_detail",
+    "schedule_words",
+    "state_label",
     "state_words",
     "why_nobody_runs",
 ]
@@ -62,6 +67,8 @@ QUARANTINED = "quarantined"
 #: scheduler processes quarantine it instead of running it.
 REFUSED = "refused"
 ORPHANED = "orphaned"
+#: A job that reached its ``max_runs``: it does not fire again, and is kept.
+FINISHED = "finished"
 
 
 @dataclass(frozen=True)
@@ -76,12 +83,13 @@ class JobState:
     until: datetime | None = None
 
 
-def job_states(job: DjangoJob) -> list[JobState]:
+def job_states(job: DjangoJob, words: Words = ENGLISH) -> list[JobState]:
     """
     Where ``job`` stands, most serious first; ``[active]`` when nothing holds it.
 
     Quarantined (or refused), orphaned, paused (until a time): the order both
-    the admin's flags and the command line's words follow.
+    the admin's flags and the command line's words follow. The reasons are in
+    English unless ``words`` is a catalogue (``django.utils.translation``).
     """
     found = []
     if job.is_quarantined:
@@ -92,8 +100,11 @@ def job_states(job: DjangoJob) -> list[JobState]:
         if refused is not None:
             found.append(JobState(REFUSED, refused))
     if job.orphaned_at is not None:
-        found.append(JobState(ORPHANED, "Declared in code by no running scheduler process."))
-    if job.is_paused:
+        orphaned = words.gettext("Declared in code by no running scheduler process.")
+        found.append(JobState(ORPHANED, orphaned))
+    if job.is_paused and limits.is_finished(job):
+        found.append(JobState(FINISHED))  # max_runs reached: kept, with its history
+    elif job.is_paused:
         found.append(JobState(PAUSED, until=from_db(job.paused_until)))
     return found or [JobState(ACTIVE)]
 
@@ -103,17 +114,50 @@ def job_state(job: DjangoJob) -> str:
     return job_states(job)[0].word
 
 
-def state_words(job: DjangoJob, when: Any) -> str:
+def state_words(job: DjangoJob, when: Any, words: Words = ENGLISH) -> str:
     """
     Where ``job`` stands in words: ``orphaned, paused until 2026-12-01 09:00:00+01:00``.
 
     ``when`` writes the end of a pause (an aware datetime) the way the caller
-    writes times.
+    writes times; ``words`` the language (English unless a catalogue).
     """
-    return ", ".join(
-        state.word if state.until is None else f"{state.word} until {when(state.until)}"
-        for state in job_states(job)
+    return words.pgettext("list separator", ", ").join(
+        state_label(state.word, words)
+        if state.until is None
+        else words.pgettext("job state", "{state} until {when}").format(
+            state=state_label(state.word, words), when=when(state.until)
+        )
+        for state in job_states(job, words)
     )
+
+
+def state_label(word: str, words: Words = ENGLISH) -> str:
+    """A state word (``paused``) for people, in ``words``' language; the word is for programs."""
+    labels = {
+        ACTIVE: words.pgettext("job state", "active"),
+        PAUSED: words.pgettext("job state", "paused"),
+        QUARANTINED: words.pgettext("job state", "quarantined"),
+        REFUSED: words.pgettext("job state", "refused"),
+        ORPHANED: words.pgettext("job state", "orphaned"),
+        FINISHED: words.pgettext("job state", "finished"),
+    }
+    return labels.get(word, word)
+
+
+def schedule_words(job: DjangoJob, words: Words = translation) -> str:
+    """
+    A job's schedule for people, in the active language: ``At 08:00 every day (Asia/Seoul)``.
+
+    :meth:`DjangoJob.describe_schedule` is the same in English, for programs (``--json``).
+    """
+    try:
+        trigger = job.trigger()
+    except Exception:
+        return words.gettext("(a schedule this release cannot read)")
+    try:
+        return describe_trigger(trigger, words)
+    except Exception:
+        return job.describe_schedule()
 
 
 def pause_words(job: DjangoJob, when: str, words: Words = ENGLISH) -> str:
@@ -174,18 +218,22 @@ def can_run(job: DjangoJob, live: list[SchedulerNode]) -> bool:
     return any(job.pk in (node.declared or []) for node in live)
 
 
-def why_nobody_runs(job: DjangoJob, live: list[SchedulerNode]) -> str:
+def why_nobody_runs(job: DjangoJob, live: list[SchedulerNode], words: Words = ENGLISH) -> str:
     """
     Why none of the ``live`` processes takes ``job``'s fires; empty when one can.
 
     A run asked for meanwhile stays pending in the ledger until this changes.
     """
     if job.is_quarantined:
-        return "The job is quarantined: no scheduler process loads it until it is fixed."
+        return words.gettext(
+            "The job is quarantined: no scheduler process loads it until it is fixed."
+        )
     if not live:
-        return "No scheduler process is running: start one with `manage.py runscheduler`."
+        return words.gettext(
+            "No scheduler process is running: start one with `manage.py runscheduler`."
+        )
     if not can_run(job, live):
-        return (
+        return words.gettext(
             "No running scheduler process declares this job in code, so none can run it "
             "until a process that declares it starts."
         )
@@ -195,22 +243,29 @@ def why_nobody_runs(job: DjangoJob, live: list[SchedulerNode]) -> str:
 # --- lengths of time and clocks --------------------------------------------------------------
 
 
-def ago(seconds: float) -> str:
+def ago(seconds: float, words: Words = ENGLISH) -> str:
     """``400 ms ago``, ``1 min 35 s ago``: how long ago something was (never in the future)."""
-    return f"{duration(max(seconds, 0.0))} ago"
+    return words.gettext("{duration} ago").format(duration=length(max(seconds, 0.0), words=words))
 
 
-def relative(value: datetime | None, now: datetime) -> str:
+def length(value: timedelta | float | None, empty: str = "-", words: Words = ENGLISH) -> str:
+    """A length of time: ``3 min 5 s``; ``empty`` for None; in ``words``' language."""
+    return duration(value, empty=empty, words=words)
+
+
+def relative(value: datetime | None, now: datetime, words: Words = ENGLISH) -> str:
     """``in 5 min``, ``3 h 2 min ago`` or ``now``, in whole seconds; empty for None."""
     if value is None:
         return ""
     delta = round((from_db(value) - now).total_seconds())
     if delta == 0:
-        return "now"
-    return f"in {duration(delta)}" if delta > 0 else ago(-delta)
+        return words.pgettext("relative time", "now")
+    if delta > 0:
+        return words.gettext("in {duration}").format(duration=length(delta, words=words))
+    return ago(-delta, words)
 
 
-def clock_offset(offset: float | None) -> str:
+def clock_offset(offset: float | None, words: Words = ENGLISH) -> str:
     """
     A process's clock against the database's: ``30.250 s ahead of the database's``.
 
@@ -218,10 +273,14 @@ def clock_offset(offset: float | None) -> str:
     process keeps its own clock).
     """
     if offset is None:
-        return "its own (CLOCK is 'local')"
+        return words.gettext("its own (CLOCK is 'local')")
     if abs(offset) < 0.0005:
-        return "in step with the database's"
-    return f"{describe_offset(offset)} the database's"
+        return words.gettext("in step with the database's")
+    if offset > 0:
+        return words.gettext("{seconds} s behind the database's").format(
+            seconds=f"{abs(offset):.3f}"
+        )
+    return words.gettext("{seconds} s ahead of the database's").format(seconds=f"{abs(offset):.3f}")
 
 
 # --- runs -----------------------------------------------------------------------------------

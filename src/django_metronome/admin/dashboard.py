@@ -21,14 +21,23 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import translation
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from .. import present
 from ..conf import conf
 from ..store import nodes as node_store
 from ..store.db import database_alias, from_db, utcnow
-from ..store.models import DjangoJob, DjangoJobExecution, ExecutionStatus, SchedulerNode
+from ..store.models import (
+    DjangoJob,
+    DjangoJobExecution,
+    ExecutionStatus,
+    Incident,
+    SchedulerNode,
+)
 from .base import (
     flag,
     format_duration,
@@ -86,6 +95,17 @@ class JobLine:
 
 
 @dataclass
+class IncidentLine:
+    """An open incident: which expectation broke, of which job, since when."""
+
+    job_id: str
+    url: str | None
+    kind: str
+    opened: str
+    detail: str
+
+
+@dataclass
 class ActivityRow:
     job_id: str
     name: str
@@ -106,7 +126,7 @@ def dashboard_view(model_admin: Any, request: HttpRequest) -> HttpResponse:
     context = {
         **model_admin.admin_site.each_context(request),
         **dashboard_context(),
-        "title": "Scheduler dashboard",
+        "title": _("Scheduler dashboard"),
         "opts": model_admin.opts,
         "jobs_url": jobs_url,
         "ledger_url": ledger_url,
@@ -173,12 +193,30 @@ def dashboard_context(now: datetime | None = None) -> dict[str, Any]:
         "strip_runs": STRIP_RUNS,
         "dashboard_jobs": DASHBOARD_JOBS,
         "legend": [status_badge(status) for status in ExecutionStatus.values],
+        "incidents": incident_lines(using, now),
     }
+
+
+def incident_lines(using: str, now: datetime) -> list[IncidentLine]:
+    """The open incidents, newest first (at most DASHBOARD_LIST): one query."""
+    incidents = Incident.objects.using(using).filter(is_open=True).order_by("-opened_at")
+    return [
+        IncidentLine(
+            job_id=incident.job_id,
+            url=job_url(incident.job_id) if incident.job_id else None,
+            kind=str(incident.get_kind_display()),
+            opened=present.relative(incident.opened_at, now, translation),
+            detail=incident.detail,
+        )
+        for incident in incidents[:DASHBOARD_LIST]
+    ]
 
 
 def capped_text(count: int) -> str:
     """A count as the dashboard shows it: ``42``, or ``more than 10,000``."""
-    return f"more than {COUNT_CAP:,}" if count > COUNT_CAP else str(count)
+    if count > COUNT_CAP:
+        return _("more than {count}").format(count=f"{COUNT_CAP:,}")
+    return str(count)
 
 
 def processes(using: str, now: datetime) -> tuple[list[NodeRow], list[NodeRow]]:
@@ -207,14 +245,14 @@ def node_row(node: SchedulerNode, now: datetime) -> NodeRow:
         started=format_instant(node.started_at),
         stopped=format_instant(node.stopped_at),
         declared=len(node.declared or []),
-        clock=present.clock_offset(node.clock_offset),
+        clock=present.clock_offset(node.clock_offset, translation),
         clock_off=node.clock_offset is not None and abs(node.clock_offset) > conf.MAX_CLOCK_OFFSET,
     )
 
 
 def heartbeat_age(node: SchedulerNode, now: datetime) -> str:
     """``400 ms ago``, ``3 min 5 s ago``: how long since the process last heart-beat."""
-    return present.ago((now - from_db(node.last_heartbeat)).total_seconds())
+    return present.ago((now - from_db(node.last_heartbeat)).total_seconds(), translation)
 
 
 def overdue_lines(overdue: Any, now: datetime) -> list[JobLine]:
@@ -225,7 +263,7 @@ def overdue_lines(overdue: Any, now: datetime) -> list[JobLine]:
             name=str(job),
             url=job_url(job.pk),
             text=format_in_zone(job.next_run_time, job.time_zone),
-            detail=present.relative(job.next_run_time, now),
+            detail=present.relative(job.next_run_time, now, translation),
             flags=[flag(present.ORPHANED, present.ORPHANED)] if job.orphaned_at else [],
         )
         for job in overdue.order_by("next_run_time", "id").only(
@@ -284,9 +322,9 @@ def next_fires(jobs: Any, now: datetime, count: int = FIRE_PREVIEW) -> list[JobL
             name=str(job),
             url=job_url(job.pk),
             text=format_in_zone(at, job.time_zone),
-            detail="overdue" if at < now else present.relative(at, now),
+            detail=_("overdue") if at < now else present.relative(at, now, translation),
         )
-        for at, _, job in fires[:count]
+        for at, _order, job in fires[:count]
     ]
 
 
@@ -319,13 +357,15 @@ def activity(jobs: Any, ledger: Any, now: datetime) -> list[ActivityRow]:
                 url=job_url(job_id) if exists else None,
                 runs_url=runs_of_job_url(job_id),
                 svg=run_strip_svg(job_runs, now),
-                counts=", ".join(
-                    f"{counts[status]} {ExecutionStatus(status).label}"
+                counts=pgettext("list separator", ", ").join(
+                    pgettext("runs of a status", "{count} {status}").format(
+                        count=counts[status], status=ExecutionStatus(status).label
+                    )
                     for status in ExecutionStatus.values
                     if counts.get(status)
                 ),
                 last=status_badge(latest.status, run_url(latest.pk)),
-                since=present.relative(job_runs[0].run_time, now),
+                since=present.relative(job_runs[0].run_time, now, translation),
             )
         )
     return rows

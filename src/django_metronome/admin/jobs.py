@@ -16,13 +16,17 @@ from django.db import connections
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
+from django.utils import translation
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from .. import present
+from ..store import audit
 from ..store.db import database_alias, utcnow
 from ..store.models import DjangoJob, DjangoJobExecution, JobSource
 from . import dashboard
-from .actions import JobButtons
+from .actions import JobButtons, admin_acting
+from .backfill import BackfillAction
 from .base import (
     format_in_zone,
     run_url,
@@ -38,10 +42,11 @@ from .filters import (
 )
 from .job_page import JobPage
 from .paging import KeyReader
+from .schedule_fields import ScheduleFields
 
 
 @admin.register(DjangoJob)
-class DjangoJobAdmin(JobButtons, JobPage):
+class DjangoJobAdmin(JobButtons, BackfillAction, ScheduleFields, JobPage):
     # No time zone column: the schedule in words ends with the zone, and the next run
     # has its offset; so the list fits 1,400 px with the navigation sidebar open.
     list_display = ["job", "schedule", "next_run", "last_outcome", "job_state"]
@@ -56,23 +61,35 @@ class DjangoJobAdmin(JobButtons, JobPage):
     # Only what an index answers (see get_search_results): the beginning of an id
     # or a name, or a whole function reference.
     search_fields = ["^id", "^name", "=func_ref"]
-    search_help_text = (
+    search_help_text = _(
         "Search by the beginning of a job's id or name, or by its whole function (module:qualname)."
     )
     ordering = [F("next_run_time").asc(nulls_last=True), "id"]
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     list_per_page = 50
-    actions = ["run_now", "pause", "pause_until", "resume"]
+    actions = ["run_now", "pause", "pause_until", "resume", "backfill"]
+    action_permissions = {**JobButtons.action_permissions, "backfill": "run"}
     fieldsets = [
         (None, {"fields": ["id", "name", "source", "func_ref"]}),
         (
-            "Schedule",
-            {"fields": ["schedule", "zone", "next_run", "paused", "paused_until_text"]},
+            _("Schedule"),
+            {
+                "fields": [
+                    "schedule",
+                    "zone",
+                    "next_run",
+                    "paused",
+                    "pause_note_text",
+                    "paused_until_text",
+                    "catch_up_window",
+                    "run_limit",
+                ]
+            },
         ),
-        ("State", {"fields": ["state_json"]}),
+        (_("State"), {"fields": ["state_json"]}),
         (
-            "Book-keeping",
+            _("Book-keeping"),
             {
                 "classes": ["collapse"],
                 "fields": [
@@ -86,10 +103,13 @@ class DjangoJobAdmin(JobButtons, JobPage):
         ),
     ]
     readonly_fields = [
+        "catch_up_window",
+        "run_limit",
         "schedule",
         "zone",
         "next_run",
         "paused",
+        "pause_note_text",
         "paused_until_text",
         "state_json",
         "created",
@@ -119,6 +139,22 @@ class DjangoJobAdmin(JobButtons, JobPage):
                 last_run_id=Subquery(latest.values("id")[:1]),
             )
         )
+
+    def delete_model(self, request: HttpRequest, obj: DjangoJob) -> None:
+        with admin_acting(request):
+            audit.record_change(
+                obj.pk,
+                "removed",
+                before=audit.snapshot(vars(obj)),
+                job_name=obj.name,
+                using=obj._state.db,
+            )
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        with admin_acting(request):
+            audit.record_changes(queryset.values_list("id", "name"), "removed", using=queryset.db)
+        super().delete_queryset(request, queryset)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
@@ -153,38 +189,41 @@ class DjangoJobAdmin(JobButtons, JobPage):
             return run_order_keys(DjangoJob.all_rows.using(database_alias()))
         return run_order_keys(queryset)
 
-    @admin.display(description="job", ordering="id")
+    @admin.display(description=_("job"), ordering="id")
     def job(self, obj: DjangoJob) -> str:
         name = format_html('<span class="metronome-name">{}</span>', obj.name or obj.pk)
         if obj.name and obj.name != obj.pk:
             return format_html('{}<br><code class="metronome-id">{}</code>', name, obj.pk)
         return name
 
-    @admin.display(description="schedule")
+    @admin.display(description=_("schedule"))
     def schedule(self, obj: DjangoJob) -> str:
-        return obj.describe_schedule()
+        return present.schedule_words(obj)
 
-    @admin.display(description="time zone")
+    @admin.display(description=_("time zone"))
     def zone(self, obj: DjangoJob) -> str:
         return obj.time_zone
 
-    @admin.display(description="next run", ordering="next_run_time")
+    @admin.display(description=_("next run"), ordering="next_run_time")
     def next_run(self, obj: DjangoJob) -> str:
         if obj.next_run_time is None:
-            return format_html('<span class="metronome-muted">{}</span>', present.PAUSED)
+            return format_html(
+                '<span class="metronome-muted">{}</span>',
+                present.state_label(present.PAUSED, translation),
+            )
         return format_html(
             '<span class="metronome-time" title="{}">{}</span>',
-            present.relative(obj.next_run_time, utcnow()),
+            present.relative(obj.next_run_time, utcnow(), translation),
             format_in_zone(obj.next_run_time, obj.time_zone),
         )
 
-    @admin.display(description="last run")
+    @admin.display(description=_("last run"))
     def last_outcome(self, obj: DjangoJob) -> str:
         status = getattr(obj, "last_status", None)
         run_id = getattr(obj, "last_run_id", None)
         return status_badge(status, run_url(run_id) if run_id else None)
 
-    @admin.display(description="state")
+    @admin.display(description=_("state"))
     def job_state(self, obj: DjangoJob) -> str:
         return state_flags(obj)
 

@@ -12,7 +12,10 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
+from django.utils import translation
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .. import present
 from ..conf import conf
@@ -27,10 +30,11 @@ from .base import (
     status_badge,
 )
 from .filters import JobIdFilter, NodeFilter, RunTimeFilter
+from .schedule_fields import RunScheduleFields
 
 
 @admin.register(DjangoJobExecution)
-class DjangoJobExecutionAdmin(MetronomeAdmin):
+class DjangoJobExecutionAdmin(RunScheduleFields, MetronomeAdmin):
     list_display = [
         "run",
         "status_badge",
@@ -65,7 +69,7 @@ class DjangoJobExecutionAdmin(MetronomeAdmin):
             },
         ),
         (
-            "Run",
+            pgettext_lazy("fieldset", "Run"),
             {
                 "fields": [
                     "node",
@@ -77,8 +81,13 @@ class DjangoJobExecutionAdmin(MetronomeAdmin):
                 ]
             },
         ),
-        ("Failure", {"fields": ["exception_text", "traceback_text"]}),
+        (_("Failure"), {"fields": ["exception_text", "traceback_text"]}),
     ]
+    #: Where a django.tasks job's fire went (docs/tasks.md): shown for such fires only.
+    task_fieldset: Any = (
+        pgettext_lazy("fieldset", "Task"),
+        {"fields": ["task_backend", "task_queue", "task_result_id", "task_worker"]},
+    )
     readonly_fields = [
         "job_link",
         "status_badge",
@@ -95,21 +104,27 @@ class DjangoJobExecutionAdmin(MetronomeAdmin):
     change_list_template = "admin/django_metronome/djangojobexecution/change_list.html"
     change_form_template = "admin/django_metronome/djangojobexecution/change_form.html"
 
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None and obj.task_backend:
+            fieldsets.insert(-1, self.task_fieldset)
+        return fieldsets
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         # No join on jobs (a removed job's rows would vanish from an inner join):
         # whether the job still exists is one primary-key probe per row of the page.
         jobs = DjangoJob.objects.using(database_alias()).filter(pk=OuterRef("job_id"))
         return super().get_queryset(request).annotate(job_exists=Exists(jobs))
 
-    @admin.display(description="run", ordering="id")
+    @admin.display(description=_("run"), ordering="id")
     def run(self, obj: DjangoJobExecution) -> str:
         return f"#{obj.pk}"
 
-    @admin.display(description="status")
+    @admin.display(description=_("status"))
     def status_badge(self, obj: DjangoJobExecution) -> str:
         return status_badge(obj.status, title=obj.reason or obj.exception)
 
-    @admin.display(description="job", ordering="job_id")
+    @admin.display(description=_("job"), ordering="job_id")
     def job_link(self, obj: DjangoJobExecution) -> str:
         label = format_html('<code class="metronome-id">{}</code>', obj.job_id)
         if obj.job_name and obj.job_name != obj.job_id:
@@ -121,35 +136,35 @@ class DjangoJobExecutionAdmin(MetronomeAdmin):
             return format_html('<a href="{}">{}</a>', job_url(obj.job_id), label)
         return format_html('{} <span class="metronome-muted">(removed)</span>', label)
 
-    @admin.display(description="scheduled (UTC)")
+    @admin.display(description=_("scheduled (UTC)"))
     def scheduled_utc(self, obj: DjangoJobExecution) -> str:
         value = from_db(obj.run_time)
         return value.isoformat(sep=" ") if value else ""
 
-    @admin.display(description="lateness")
+    @admin.display(description=_("lateness"))
     def lateness_text(self, obj: DjangoJobExecution) -> str:
         return format_duration(obj.lateness)
 
-    @admin.display(description="duration")
+    @admin.display(description=_("duration"))
     def duration_text(self, obj: DjangoJobExecution) -> str:
         return format_duration(obj.duration)
 
-    @admin.display(description="process")
+    @admin.display(description=_("process"))
     def node_text(self, obj: DjangoJobExecution) -> str:
         return obj.node
 
-    scheduled = instant_column("run_time", "scheduled", ordering="run_time")
-    claimed = instant_column("claimed_at", "claimed")
-    started = instant_column("started_at", "started")
-    finished = instant_column("finished_at", "finished")
+    scheduled = instant_column("run_time", _("scheduled"), ordering="run_time")
+    claimed = instant_column("claimed_at", _("claimed"))
+    started = instant_column("started_at", _("started"))
+    finished = instant_column("finished_at", _("finished"))
 
-    @admin.display(description="exception")
+    @admin.display(description=_("exception"))
     def exception_text(self, obj: DjangoJobExecution) -> str:
         if not obj.exception:
             return ""
         return format_html('<pre class="metronome-pre">{}</pre>', obj.exception)
 
-    @admin.display(description="traceback")
+    @admin.display(description=_("traceback"))
     def traceback_text(self, obj: DjangoJobExecution) -> str:
         if not obj.traceback:
             return ""
@@ -164,7 +179,9 @@ class DjangoJobExecutionAdmin(MetronomeAdmin):
         waited = (now - from_db(run.run_time)).total_seconds()
         reason = ""
         if job is not None:
-            reason = present.why_nobody_runs(job, present.live_nodes(database_alias(), now))
+            reason = present.why_nobody_runs(
+                job, present.live_nodes(database_alias(), now), translation
+            )
         return {
             "pending_for": format_duration(max(waited, 0.0)),
             "pending_stale": pending_too_long(run, now),

@@ -12,9 +12,37 @@ for why nobody runs a job are the admin's too (:mod:`django_metronome.present`).
 
 from __future__ import annotations
 
-from . import audit, health, history, list_jobs, metrics, pause, prune, remove, resume, run, show
+from . import (
+    audit,
+    backfill,
+    health,
+    history,
+    list_jobs,
+    metrics,
+    pause,
+    prune,
+    remove,
+    resume,
+    run,
+    show,
+    watch,
+)
 
 #: The subcommands, in the order ``--help`` lists them.
-SUBCOMMANDS = (list_jobs, show, run, pause, resume, remove, history, audit, prune, health, metrics)
+SUBCOMMANDS = (
+    list_jobs,
+    show,
+    run,
+    backfill,
+    pause,
+    resume,
+    remove,
+    history,
+    audit,
+    prune,
+    health,
+    metrics,
+    watch,
+)
 
 __all__ = ["SUBCOMMANDS"]

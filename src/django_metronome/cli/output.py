@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
+from django.utils import translation
+
 from .. import present
 from ..store.db import from_db
-from ..store.models import DjangoJob, DjangoJobExecution
-from ..time.text import duration
+from ..store.models import DjangoJob, DjangoJobExecution, ExecutionStatus
 
 # --- times ------------------------------------------------------------------------------
 
@@ -51,7 +52,7 @@ def total_seconds(value: timedelta | None) -> float | None:
 def state_words(job: DjangoJob) -> str:
     """Where a job stands, for people: ``orphaned, paused until 2026-12-01 09:00:00+01:00``."""
     zone = present.job_zone(job)
-    return present.state_words(job, lambda until: shown(until, zone))
+    return present.state_words(job, lambda until: shown(until, zone), translation)
 
 
 def job_data(job: DjangoJob, last_run: DjangoJobExecution | None = None) -> dict[str, Any]:
@@ -105,6 +106,11 @@ def run_data(run: DjangoJobExecution, zone: tzinfo) -> dict[str, Any]:
     }
 
 
+def status_word(status: str) -> str:
+    """A run's status for people, in ``LANGUAGE_CODE``: ``succeeded`` (``성공`` in Korean)."""
+    return str(ExecutionStatus(status).label) if status in ExecutionStatus.values else status
+
+
 def runs_table(runs: Sequence[DjangoJobExecution], zones: dict[str, tzinfo]) -> str:
     """Ledger rows as a table; each run's time in its job's zone (``zones``), else UTC."""
     rows = [
@@ -112,9 +118,9 @@ def runs_table(runs: Sequence[DjangoJobExecution], zones: dict[str, tzinfo]) -> 
             str(run.id),
             run.job_id,
             shown(run.run_time, zones.get(run.job_id, UTC)),
-            run.status,
-            duration(run.duration),
-            duration(run.lateness),
+            status_word(run.status),
+            present.length(run.duration, words=translation),
+            present.length(run.lateness, words=translation),
             run.node or "-",
             present.run_detail(run) or "-",
         ]

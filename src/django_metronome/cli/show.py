@@ -85,7 +85,7 @@ def _print_fields(shell: Shell, job: DjangoJob, zone: tzinfo) -> None:
         ("Name", job.name or "-"),
         ("Function", job.func_ref),
         ("Source", str(job.get_source_display())),
-        ("Schedule", job.describe_schedule()),
+        ("Schedule", present.schedule_words(job)),
         ("Time zone", job.time_zone),
         ("State", state_words(job)),
         ("Next run", shown(job.next_run_time, zone)),

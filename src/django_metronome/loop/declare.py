@@ -27,15 +27,17 @@ from apscheduler.triggers.calendarinterval import CalendarIntervalTrigger
 from apscheduler.triggers.combining import AndTrigger, OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from apscheduler.util import get_callable_name, obj_to_ref, undefined
+from apscheduler.util import convert_to_datetime, get_callable_name, obj_to_ref, undefined
 from tzlocal import get_localzone
 
 from ..store import allowlist
 from ..store.db import utcnow
 from ..store.jobs import MetronomeJob, check_job_id, check_json_arguments
 from ..store.jobstore import DjangoJobStore
+from ..store.taskfires import as_task, task_reference
 from ..time.codecs import encode_trigger
 from ..time.triggers import CrontabTrigger, next_fire_time
+from ..time.wrappers import wrap_trigger
 from ..time.zones import as_zoneinfo
 from .parts import SchedulerParts
 
@@ -69,6 +71,8 @@ class JobSpec:
     misfire_policy: str | None = None
     #: What a fire does while the previous one runs (:mod:`..time.overlap`).
     overlap: str | None = None
+    #: A django.tasks target's overrides: backend, queue_name, priority, fire_kwargs.
+    task_options: dict[str, Any] | None = None
     #: Everything else: the trigger's own arguments (``hour=8``, ``seconds=30``).
     trigger_args: dict[str, Any] = dataclass_field(default_factory=dict)
 
@@ -107,6 +111,7 @@ class DeclaringMixin(SchedulerParts):
         replace_existing: bool = False,
         misfire_policy: str | None = None,
         overlap: str | None = None,
+        task_options: dict[str, Any] | None = None,
         **trigger_args: Any,
     ) -> Job:
         """
@@ -115,7 +120,9 @@ class DeclaringMixin(SchedulerParts):
         ``misfire_policy`` (``"once"``, ``"all"`` or ``"skip"``) says what to do
         with fires later than ``misfire_grace_time``; ``overlap`` (``"skip"``,
         ``"allow_all"``, ``"buffer_one"``, ``"buffer_all"`` or ``"cancel_other"``)
-        what a fire does while the job's previous one runs; a crontab string is a
+        what a fire does while the job's previous one runs; ``task_options`` (for a
+        ``django.tasks`` Task target: ``backend``, ``queue_name``, ``priority``,
+        ``fire_kwargs``) how its fires are enqueued; a crontab string is a
         trigger. Arguments that are not JSON, an unknown time zone and an
         unstorable trigger raise now, not when the job would run.
         """
@@ -135,6 +142,7 @@ class DeclaringMixin(SchedulerParts):
             replace_existing,
             misfire_policy,
             overlap,
+            task_options,
             trigger_args,
         )
         declared = self._declaring or self.state == STATE_STOPPED or not _referenceable(func)  # type: ignore[attr-defined]
@@ -164,8 +172,10 @@ class DeclaringMixin(SchedulerParts):
         if job_id is None:
             job_id = self._stable_id(func) if declared else uuid4().hex
             self._auto_ids.add(job_id)
+        trigger_args = dict(spec.trigger_args)
+        wrapping = _schedule_options(spec.trigger, trigger_args, self.timezone)  # type: ignore[attr-defined]
         options = {
-            "trigger": self._create_trigger(spec.trigger, dict(spec.trigger_args)),
+            "trigger": self._create_trigger(spec.trigger, trigger_args),
             "executor": spec.executor,
             "func": func,
             "args": tuple(spec.args) if spec.args is not None else (),
@@ -178,8 +188,10 @@ class DeclaringMixin(SchedulerParts):
             "next_run_time": spec.next_run_time,
             "misfire_policy": spec.misfire_policy,
             "overlap": spec.overlap,
+            "task_options": spec.task_options,
         }
         _adopt_project_zone(options["trigger"], self.timezone)  # type: ignore[attr-defined]
+        options["trigger"] = wrap_trigger(options["trigger"], key=job_id, **wrapping)
         job = MetronomeJob(self, **{k: v for k, v in options.items() if v is not undefined})
         check_json_arguments(job.id, job.args, job.kwargs)
         encode_trigger(job.trigger)
@@ -261,7 +273,10 @@ class DeclaringMixin(SchedulerParts):
     def reschedule_job(
         self, job_id: str, jobstore: str | None = None, trigger: Any = None, **trigger_args: Any
     ) -> Job:
-        new_trigger = self._create_trigger(trigger, trigger_args)
+        wrapping = _schedule_options(trigger, trigger_args, self.timezone)  # type: ignore[attr-defined]
+        new_trigger = wrap_trigger(
+            self._create_trigger(trigger, trigger_args), key=job_id, **wrapping
+        )
         now = datetime.now(self.timezone)  # type: ignore[attr-defined]
         return self.modify_job(  # type: ignore[attr-defined,no-any-return]
             job_id,
@@ -279,6 +294,34 @@ class DeclaringMixin(SchedulerParts):
                 return self.modify_job(job_id, alias, next_run_time=next_run_time)  # type: ignore[attr-defined,no-any-return]
             self.remove_job(job.id, alias)
             return None
+
+
+#: Triggers that take ``start_date``/``end_date`` themselves (APScheduler's own).
+_WINDOWED_TRIGGERS = ("cron", "interval", "calendarinterval")
+
+
+def _schedule_options(trigger: Any, trigger_args: dict[str, Any], zone: Any) -> dict[str, Any]:
+    """
+    Take the options that wrap a trigger out of ``trigger_args`` (see ``time/wrappers``).
+
+    ``exclude``, ``on_excluded`` and ``max_runs`` always; ``start_date`` and
+    ``end_date`` when the trigger does not take them itself (a crontab string,
+    a date, and/or, a trigger object), so that every trigger honours them.
+    Times without a zone are in the scheduler's.
+    """
+    options: dict[str, Any] = {
+        name: trigger_args.pop(name)
+        for name in ("exclude", "on_excluded", "max_runs")
+        if name in trigger_args
+    }
+    if isinstance(trigger, str) and trigger in _WINDOWED_TRIGGERS:
+        options["given_start"] = trigger_args.get("start_date") is not None
+    else:
+        for name in ("start_date", "end_date"):
+            if name in trigger_args and trigger != "date":
+                value = trigger_args.pop(name)
+                options[name] = None if value is None else convert_to_datetime(value, zone, name)
+    return options
 
 
 def _adopt_project_zone(trigger: BaseTrigger, zone: Any) -> None:
@@ -323,6 +366,10 @@ def _floating_start(trigger: BaseTrigger) -> bool:
     now"; recognise one built in the last minute, so that a redeploy keeps the
     stored schedule instead of re-anchoring it.
     """
+    for _ in range(10):  # inside the wrappers (business days, limits, jitter), if any
+        if isinstance(trigger, IntervalTrigger) or getattr(trigger, "trigger", None) is None:
+            break
+        trigger = trigger.trigger  # type: ignore[attr-defined]
     if not isinstance(trigger, IntervalTrigger) or trigger.start_date is None:
         return False
     built = trigger.start_date - trigger.interval
@@ -330,7 +377,7 @@ def _floating_start(trigger: BaseTrigger) -> bool:
 
 
 def _referenceable(func: Any) -> bool:
-    if isinstance(func, str):
+    if isinstance(func, str) or as_task(func) is not None:
         return True
     try:
         obj_to_ref(func)
@@ -340,6 +387,9 @@ def _referenceable(func: Any) -> bool:
 
 
 def _qualified_name(func: Any) -> str:
+    task = as_task(func)
+    if task is not None:
+        return task_reference(task)
     target = func.func if isinstance(func, functools.partial) else func
     module = getattr(target, "__module__", None) or type(target).__module__
     return f"{module}:{get_callable_name(target)}"

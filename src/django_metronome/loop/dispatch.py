@@ -29,15 +29,17 @@ from apscheduler.events import (
 from apscheduler.executors.base import MaxInstancesReachedError
 from apscheduler.job import Job
 
+from ..signals import fire_missed
 from ..store import ledger
 from ..store.claims import ClaimBatch, Fire
 from ..store.db import close_connection, utcnow
 from ..store.ledger import Outcome
 from ..store.models import ExecutionStatus, format_exception
-from . import faults
+from . import faults, integrations
 from .executors import FireExecutor
 from .parts import SchedulerParts
 from .pool import PoolTask
+from .tasks import is_task
 
 logger = logging.getLogger("django_metronome.scheduler")
 
@@ -60,6 +62,10 @@ class DispatchMixin(SchedulerParts):
         for claimed in batch.claimed:
             for fire in claimed.fires:
                 self._inflight[(claimed.job.id, fire.run_time)] = fire
+        if batch.claimed:
+            watchers = self._fire_integrations()  # type: ignore[attr-defined]
+            if watchers:  # the claim's span, which the fires' spans link to
+                integrations.claimed_all(watchers, self.identity, batch)  # type: ignore[attr-defined]
         faults.point("claimed")
         if batch.claimed or batch.missed or batch.skipped:
             logger.info(
@@ -92,6 +98,12 @@ class DispatchMixin(SchedulerParts):
             self._submit(claimed.job, claimed.fires)
         for job_id, run_time, _lateness in batch.missed:
             self._dispatch_event(JobExecutionEvent(EVENT_JOB_MISSED, job_id, "default", run_time))  # type: ignore[attr-defined]
+        if batch.missed and fire_missed.receivers:
+            for job_id, run_time, lateness in batch.missed:
+                # Django logs its receivers' errors.
+                fire_missed.send_robust(
+                    sender=self, job_id=job_id, run_time=run_time, lateness=lateness.total_seconds()
+                )
         for job_id in batch.removed:
             self._dispatch_event(JobEvent(EVENT_JOB_REMOVED, job_id, "default"))  # type: ignore[attr-defined]
 
@@ -130,6 +142,10 @@ class DispatchMixin(SchedulerParts):
         job.misfire_grace_time = None
         try:
             executor = self._lookup_executor(job.executor)  # type: ignore[attr-defined]
+            task = is_task(job.func)
+            if task is not None:  # a django.tasks job: its fires are enqueued (loop/tasks)
+                self._submit_task_fires(executor, job, task, fires, runs_fires(executor))  # type: ignore[attr-defined]
+                return
             coroutine = is_coroutine(job.func)
             if runs_fires(executor) and not coroutine:
                 self._submit_to_pool(executor, job, fires)

@@ -23,12 +23,13 @@ from typing import Any
 from django.db import OperationalError, connections
 
 from ..conf import conf
-from ..store import ledger, nodes, retention
+from ..store import ledger, nodes, retention, taskfires
 from ..store.allowlist import quarantine_refused
 from ..store.db import close_connection, utcnow
 from ..store.models import DjangoJob
 from ..time.clock import clock
 from . import faults
+from .watch import Watch
 
 logger = logging.getLogger("django_metronome.scheduler")
 
@@ -87,6 +88,8 @@ class Heart:
         #: The live processes' digest at the last look for orphans (see nodes.Pulse).
         self._nodes: tuple[int, Any] | None = None
         self._pruned_at = -float("inf")
+        #: Its try for the turn to evaluate the expectations (loop/watch.py).
+        self.watch = Watch(using, identity)
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="metronome-heart", daemon=True)
         self.registered = threading.Event()
@@ -153,6 +156,10 @@ class Heart:
         # Jobs whose schedule ended and whose last fire finished, left behind by a
         # crash between the two.
         ledger.delete_ended_jobs(self.using)
+        # Task fires whose worker's signal never came: asked of their backends.
+        taskfires.reconcile(
+            self.using, now, older_than=timedelta(seconds=conf.TASK_RECONCILE_AFTER)
+        )
         max_age = conf.HISTORY_MAX_AGE
         retention.prune(
             self.using,
@@ -160,6 +167,14 @@ class Heart:
             max_age=None if max_age is None else timedelta(seconds=max_age),
             max_per_job=conf.HISTORY_MAX_PER_JOB,
         )
+
+    def _watch(self) -> None:
+        """The watch's tick, after a good heartbeat; its failure is the watch's, not the heart's."""
+        try:
+            self.watch.tick()
+        except Exception:
+            logger.exception("Evaluating the expectations failed; the next heartbeat tries again.")
+            close_connection(self.using)
 
     def _run(self) -> None:
         failures = 0
@@ -169,6 +184,7 @@ class Heart:
                     self.beat()
                     failures = 0
                     wait = conf.HEARTBEAT_INTERVAL
+                    self._watch()
                 except Exception as exc:
                     failures += 1
                     # The first retry at once, on a new connection (see the loop).

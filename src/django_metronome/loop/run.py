@@ -24,11 +24,12 @@ from apscheduler.events import (
 from apscheduler.job import Job
 from django.db import connections
 
+from ..signals import fire_failed
 from ..store.claims import Fire
 from ..store.db import utcnow
 from ..store.ledger import Outcome
 from ..store.models import ExecutionStatus, format_exception, format_traceback
-from . import faults
+from . import faults, integrations
 from .context import FireContext, _current
 from .overlap import CancelProbe, FireCancelled, run_cancellable
 from .parts import SchedulerParts
@@ -54,6 +55,9 @@ def _job_label(job: Job) -> str:
 
 class RunMixin(SchedulerParts):
     """The job's side of a fire: context, timing, outcome, the same on every path."""
+
+    #: Sentry check-ins, OpenTelemetry spans: chosen at the first fire (loop/integrations).
+    _fire_watchers: tuple[integrations.FireWatcher, ...] | None = None
 
     @contextmanager
     def _in_fire(self, job_id: str, fire: Fire, *, tidy: bool = True) -> Iterator[None]:
@@ -88,6 +92,13 @@ class RunMixin(SchedulerParts):
                 self._job_connections.update(kept)
         _current.reset(token)
 
+    def _fire_integrations(self) -> tuple[integrations.FireWatcher, ...]:
+        """The integrations around this scheduler's fires, chosen the first time asked."""
+        watchers = self._fire_watchers
+        if watchers is None:
+            watchers = self._fire_watchers = integrations.active()
+        return watchers
+
     def _run_fire(self, job: Job, fire: Fire, notify: bool, log: logging.Logger) -> None:
         """
         In a pool thread: run one started fire of the job, and record how it went.
@@ -102,15 +113,23 @@ class RunMixin(SchedulerParts):
         faults.point("started")
         token = self._enter_fire(job.id, fire, tidy=True)
         event = None
+        watchers = self._fire_watchers
+        if watchers is None:
+            watchers = self._fire_integrations()
         try:
             started = utcnow()
+            tokens = integrations.begin_all(watchers, job.id, fire, started) if watchers else None
             try:
                 retval = job.func(*job.args, **job.kwargs)
             except BaseException as exc:
                 finished = utcnow()
+                if tokens:
+                    integrations.end_all(watchers, tokens, exc, finished)
                 frames = "".join(format_tb(exc.__traceback__))
                 log.exception('Job "%s" raised an exception', _job_label(job))
                 outcome = outcome_of(job.id, fire, started, finished, exc, frames)
+                if fire_failed.receivers:
+                    self._send_failed(job.id, fire, exc, frames)
                 if notify:
                     event = JobExecutionEvent(
                         EVENT_JOB_ERROR,
@@ -121,7 +140,10 @@ class RunMixin(SchedulerParts):
                         traceback=frames,
                     )
             else:
-                outcome = outcome_of(job.id, fire, started, utcnow())
+                finished = utcnow()
+                if tokens:
+                    integrations.end_all(watchers, tokens, None, finished)
+                outcome = outcome_of(job.id, fire, started, finished)
                 if info:
                     log.info('Job "%s" executed successfully', _job_label(job))
                 if notify:
@@ -175,12 +197,20 @@ class RunMixin(SchedulerParts):
         def run(*args: Any, **kwargs: Any) -> Any:
             _tidy_connections()  # the start mark below needs a live connection too
             fire = begin()
+            watchers = self._fire_integrations()
             with self._in_fire(job.id, fire):
                 start = utcnow()
+                tokens = integrations.begin_all(watchers, job.id, fire, start) if watchers else None
+                error: BaseException | None = None
                 try:
                     return func(*args, **kwargs)
+                except BaseException as exc:
+                    error = exc
+                    raise
                 finally:
-                    timings[fire.execution_id] = (start, utcnow())
+                    end = timings[fire.execution_id] = (start, utcnow())
+                    if tokens:
+                        integrations.end_all(watchers, tokens, error, end[1])
 
         return run
 
@@ -198,8 +228,18 @@ class RunMixin(SchedulerParts):
             self._put(
                 outcome_of(event.job_id, fire, started, finished, event.exception, event.traceback)
             )
+            if fire_failed.receivers:
+                self._send_failed(event.job_id, fire, event.exception, event.traceback)
         if fire.wake:
             self._wake_after_write()
+
+    def _send_failed(
+        self, job_id: str, fire: Fire, exc: BaseException | None, frames: str | None
+    ) -> None:
+        """``fire_failed``, in the job's thread (Django logs its receivers' errors)."""
+        fire_failed.send_robust(
+            sender=self, job_id=job_id, run_time=fire.run_time, exception=exc, traceback=frames
+        )
 
 
 def outcome_of(

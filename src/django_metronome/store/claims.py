@@ -35,9 +35,11 @@ from django.db import connections
 from django.db.models import F, Q
 
 from ..time.firing import FirePlan
+from ..time.jitter import nominal_time
 from ..time.overlap import BUFFERED_PREFIX, Decision, Overlap, decide, effective_overlap
 from ..time.text import duration
 from . import ledger as writes
+from . import limits
 from .db import from_db, to_db, write_transaction
 from .models import (
     ACTIVE_STATUSES,
@@ -220,6 +222,7 @@ def _record(
     batch: ClaimBatch,
 ) -> None:
     """In the claim's transaction: the ledger rows of the planned fires, and the jobs advanced."""
+    jobs, _ = limits.limit_runs(using, jobs, plans, now)  # max_runs: may finish jobs
     if not jobs:
         return
     jobs_table = DjangoJob.all_rows.using(using)
@@ -352,6 +355,7 @@ def _ledger_entries(
                 "exception": "",
                 "traceback": "",
                 "manual": False,
+                "nominal_time": nominal_time(job.trigger, run_time),
                 **fields,
             }
         )
@@ -377,6 +381,10 @@ def _ledger_entries(
     for run_time in plan.skipped:
         reason = "Coalesced: a later fire of the same job ran instead"
         reason += f" (scheduled {last_run.isoformat()})." if last_run else "."
+        if entry(run_time, ExecutionStatus.SKIPPED, reason=reason, finished_at=now):
+            batch.skipped.append((job.id, run_time, reason))
+
+    for run_time, reason in plan.excluded:
         if entry(run_time, ExecutionStatus.SKIPPED, reason=reason, finished_at=now):
             batch.skipped.append((job.id, run_time, reason))
 

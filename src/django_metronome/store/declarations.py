@@ -25,11 +25,19 @@ __all__ = ["DeclarationsMixin"]
 
 
 def _same_but_start(stored: dict[str, Any], declared: dict[str, Any]) -> bool:
-    """Two interval triggers that differ at most in their start date."""
-    old, new = stored.get("trigger") or {}, declared.get("trigger") or {}
-    if old.get("type") != "interval" or new.get("type") != "interval":
-        return False
-    return {**old, "start_date": None} == {**new, "start_date": None}
+    """Two interval triggers (maybe wrapped alike) that differ at most in their start date."""
+    old = _without_interval_start(stored.get("trigger"))
+    return old is not None and old == _without_interval_start(declared.get("trigger"))
+
+
+def _without_interval_start(trigger: Any) -> Any:
+    """A trigger's JSON with its interval's start cleared (inside wrappers); None without one."""
+    if not isinstance(trigger, dict):
+        return None
+    if trigger.get("type") == "interval":
+        return {**trigger, "start_date": None}
+    inner = _without_interval_start(trigger.get("trigger"))
+    return None if inner is None else {**trigger, "trigger": inner}
 
 
 #: Retried once on a new connection, as every other store operation.

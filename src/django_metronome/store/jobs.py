@@ -127,7 +127,7 @@ class MetronomeJob(Job):
     ``METRONOME["MISFIRE_POLICY"]`` default). Everything else is APScheduler's.
     """
 
-    __slots__ = ("misfire_policy", "overlap")
+    __slots__ = ("misfire_policy", "overlap", "task_options")
 
     def _modify(self, **changes: Any) -> None:
         # Refused here, before any query, whichever way the job is built or changed
@@ -141,6 +141,9 @@ class MetronomeJob(Job):
             check_trigger(changes["trigger"], conf.MIN_INTERVAL)
         if "overlap" in changes or "max_instances" in changes:
             self._modify_overlap(changes)
+        task = None
+        if "func" in changes or "task_options" in changes:
+            task = self._task_target(changes)
         if "misfire_policy" in changes:
             policy = changes.pop("misfire_policy")
             if policy is not None and policy not in MISFIRE_POLICIES:
@@ -152,6 +155,44 @@ class MetronomeJob(Job):
             self.misfire_policy = policy
         else:
             super()._modify(**changes)
+        if task is not None:
+            self._set_task(task)
+
+    def _task_target(self, changes: dict[str, Any]) -> Any:
+        """
+        A ``django.tasks`` Task given as ``func`` (or named by a reference): APScheduler
+        checks the arguments against the task's function, the job keeps the Task.
+        """
+        from . import taskfires  # deferred: this module is usable without Django set up
+
+        options = changes.pop("task_options", getattr(self, "task_options", None))
+        job_id = str(changes.get("id") or getattr(self, "id", "(new job)"))
+        self.task_options = taskfires.check_task_options(job_id, options)
+        target = changes.get("func", getattr(self, "func", None))
+        if isinstance(target, str) and taskfires.framework() is not None:
+            try:
+                target = ref_to_obj(target)
+            except (LookupError, ValueError):
+                pass  # APScheduler says what is wrong with the reference
+        task = taskfires.as_task(target)
+        if task is not None and "func" in changes:
+            changes["func"] = task.func
+        elif task is None and self.task_options is not None:
+            raise InvalidJob(
+                f"Job {job_id!r}: task_options is for a "
+                "django.tasks Task target (a function decorated with @task); this job's "
+                "target is not one. Remove task_options, or schedule the task."
+            )
+        return task
+
+    def _set_task(self, task: Any) -> None:
+        from . import taskfires
+
+        # Checked by the task's backend now: an unknown backend or queue is refused here.
+        taskfires.configured_task(task, self.task_options, self.id)
+        job: Any = self  # APScheduler's attributes (not this class's slots)
+        job.func = task
+        job.func_ref = taskfires.task_reference(task)
 
     def _modify_overlap(self, changes: dict[str, Any]) -> None:
         """Check ``overlap`` against ``max_instances``; fill in the max_instances it implies."""
@@ -170,8 +211,10 @@ class MetronomeJob(Job):
 
 
 def callable_name(func: Any) -> str:
-    """A ``module:qualname`` description of any callable, for display only."""
-    target = func.func if isinstance(func, functools.partial) else func
+    """A ``module:qualname`` description of any callable or Task, for display only."""
+    # A Task (it has the function it wraps, and enqueue) is named after its function.
+    wraps = isinstance(func, functools.partial) or callable(getattr(func, "enqueue", None))
+    target = func.func if wraps else func
     module = getattr(target, "__module__", None) or type(target).__module__
     qualname = getattr(target, "__qualname__", None) or type(target).__qualname__
     return f"{module}:{qualname}"
@@ -233,6 +276,9 @@ def encode_job(job: Job, *, func_ref: str | None = None) -> tuple[str, JSONDict]
     overlap = getattr(job, "overlap", None)
     if overlap is not None:
         state["overlap"] = overlap
+    task_options = getattr(job, "task_options", None)
+    if task_options is not None:
+        state["task_options"] = task_options
     return func_ref, state
 
 
@@ -277,6 +323,7 @@ def decode_job(
         job.max_instances = state["max_instances"]
         job.misfire_policy = state.get("misfire_policy")
         job.overlap = state.get("overlap")
+        job.task_options = state.get("task_options")
         if job.overlap is not None:
             effective_overlap(job.overlap, job.max_instances)  # an unknown name: quarantined
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

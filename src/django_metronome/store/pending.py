@@ -15,7 +15,7 @@ from datetime import datetime
 from ..time.firing import FirePlan
 from ..time.overlap import BUFFERED_PREFIX
 from . import ledger as writes
-from .backfill import BACKFILL_PREFIX
+from .backfill import backfill_overlap
 from .claims import (
     LOAD_COLUMNS,
     ClaimBatch,
@@ -82,12 +82,19 @@ def claim_manual_fires(
             if job is None:
                 continue  # quarantined by load(): the request waits for the job to be fixed
             busy = job_id in full or running[job_id] >= job.max_instances
+            policy = backfill_overlap(reason)  # a backfilled fire has its backfill's policy
+            if policy == "allow_all":
+                busy = False
+            elif busy and policy is not None:
+                if policy == "buffer_all":
+                    full.add(job_id)  # it waits its turn, and later backfilled ones behind it
+                else:
+                    skipped.append(pk)
+                    batch.skipped.append((job_id, from_db(run_time), "max_instances"))
+                continue
             if busy and (buffers(job) or reason.startswith(BUFFERED_PREFIX)):
                 # It waits its turn, and the job's later pending fires wait behind it.
                 full.add(job_id)
-                continue
-            if busy and reason.startswith(BACKFILL_PREFIX):
-                full.add(job_id)  # a backfill's fires run in order: this one waits its turn
                 continue
             if busy:
                 skipped.append(pk)

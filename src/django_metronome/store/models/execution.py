@@ -38,8 +38,12 @@ class ExecutionStatus(models.TextChoices):
     PENDING = "pending", _("pending")
     #: Taken by a scheduler process, which will start it soon; not started yet.
     CLAIMED = "claimed", _("claimed")
-    #: Started: a worker called (or is about to call, at once) the job.
+    #: Started: a worker called (or is about to call, at once) the job. For a
+    #: ``django.tasks`` job: being enqueued, or (once a task worker said so) running there.
     RUNNING = "running", _("running")
+    #: A ``django.tasks`` job's fire, handed to its task backend; its worker has not
+    #: started it yet.
+    ENQUEUED = "enqueued", _("enqueued")
     SUCCEEDED = "succeeded", _("succeeded")
     FAILED = "failed", _("failed")
     MISSED = "missed", _("missed")
@@ -49,7 +53,12 @@ class ExecutionStatus(models.TextChoices):
 
 #: Statuses of a fire that has not ended yet.
 OPEN_STATUSES = frozenset(
-    {ExecutionStatus.PENDING, ExecutionStatus.CLAIMED, ExecutionStatus.RUNNING}
+    {
+        ExecutionStatus.PENDING,
+        ExecutionStatus.CLAIMED,
+        ExecutionStatus.RUNNING,
+        ExecutionStatus.ENQUEUED,
+    }
 )
 
 #: Statuses that count against a job's max_instances, in every process.
@@ -169,6 +178,36 @@ class DjangoJobExecution(models.Model):
     )
     exception = models.TextField(_("exception"), blank=True, default="")
     traceback = models.TextField(_("traceback"), blank=True, default="")
+    # Nullable without defaults: added by ALTER TABLE, without rebuilding SQLite's table.
+    nominal_time = AwareDateTimeField(
+        _("nominal run time"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "The schedule's own time of a jittered fire (docs/schedules.md); empty when it "
+            "is the scheduled run time."
+        ),
+    )
+    backfilled = models.BooleanField(
+        _("backfilled"),
+        null=True,
+        blank=True,
+        help_text=_("Run by a backfill of a past range of the schedule; empty when not."),
+    )
+    # Where a django.tasks job's fire went (docs/tasks.md). Nullable without a default:
+    # added by ALTER TABLE on every database, without rebuilding SQLite's table.
+    task_backend = models.CharField(  # noqa: DJ001  (NULL: not a task fire)
+        _("task backend"), max_length=64, null=True, blank=True
+    )
+    task_queue = models.CharField(  # noqa: DJ001
+        _("task queue"), max_length=64, null=True, blank=True
+    )
+    task_result_id = models.CharField(  # noqa: DJ001
+        _("task result id"), max_length=255, null=True, blank=True, db_index=True
+    )
+    task_worker = models.CharField(  # noqa: DJ001
+        _("task worker"), max_length=255, null=True, blank=True
+    )
 
     objects = ExecutionQuerySet.as_manager()
 
