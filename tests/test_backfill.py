@@ -18,7 +18,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 import django_metronome
-from django_metronome.models import DjangoJob, DjangoJobExecution, ExecutionStatus
+from django_metronome.models import DjangoJob, DjangoJobExecution, ExecutionStatus, JobChange
 from django_metronome.store import pending
 from django_metronome.store.backfill import MAX_BACKFILL, BackfillRefused
 from tests.claiming import started_store
@@ -48,6 +48,15 @@ def ledger(job_id: str = "minutely"):
     )
 
 
+def backfills(job_id: str = "minutely") -> list[tuple[str, str, dict]]:
+    """The job's audit trail of backfills: (origin, actor, what was backfilled), oldest first."""
+    return list(
+        JobChange.objects.filter(job_id=job_id, action="backfilled")
+        .order_by("at", "pk")
+        .values_list("origin", "actor", "after")
+    )
+
+
 def test_a_backfill_writes_each_fire_once_marked_and_pending():
     start = minutely()
     result = django_metronome.backfill("minutely", start, start + timedelta(minutes=4))
@@ -59,6 +68,10 @@ def test_a_backfill_writes_each_fire_once_marked_and_pending():
     assert again.recorded == expected
     assert again.written == [start + timedelta(minutes=5), start + timedelta(minutes=6)]
     assert len(ledger()) == 7
+    # Each backfill that wrote fires is in the job's audit trail, by this process (the API).
+    trail = backfills()
+    assert [(origin, after["fires"]) for origin, _, after in trail] == [("api", 5), ("api", 2)]
+    assert trail[0][2]["from"] == start.isoformat()
 
 
 def test_a_dry_run_writes_nothing_and_the_limits_are_refused_clearly():
@@ -112,7 +125,7 @@ def test_the_command_lists_the_fires_and_refuses_too_many():
     )
     text = out.getvalue()
     assert "Dry run: 2 of these 2 fires of job 'minutely' would run." in text
-    assert ledger() == []
+    assert ledger() == [] and backfills() == []  # a dry run changes nothing, not even the trail
     call_command(
         "metronome",
         "backfill",
@@ -124,6 +137,8 @@ def test_the_command_lists_the_fires_and_refuses_too_many():
         stdout=out,
     )
     assert "2 fire(s) wait for a scheduler process" in out.getvalue()
+    [(origin, actor, after)] = backfills()
+    assert origin == "cli" and actor and after["fires"] == 2
     with pytest.raises(CommandError, match="backfill a shorter range"):
         call_command(
             "metronome",
@@ -198,6 +213,9 @@ def test_the_admin_lists_the_fires_before_it_backfills(admin_client):
     )
     assert any("3 fires wait for a scheduler process" in str(m) for m in done.context["messages"])
     assert [status for _, status, _ in ledger()] == [ExecutionStatus.PENDING] * 3
+    [(origin, actor, after)] = backfills()
+    assert (origin, after["fires"]) == ("admin", 3)
+    assert actor == done.context["user"].get_username()
 
 
 def test_the_admin_refuses_a_range_beyond_the_maximum(admin_client):

@@ -163,12 +163,13 @@ def backfill(
 
     using = database or "default"
     job = DjangoJob.objects.using(using).get(pk=job_id)
-    return backfills.backfill(
-        job,
-        start,
-        end,
-        dry_run=dry_run,
-        overlap=overlap,
-        requested_by=requested_by,
-        using=using,
-    )
+    with _acting(requested_by or None):
+        return backfills.backfill(
+            job,
+            start,
+            end,
+            dry_run=dry_run,
+            overlap=overlap,
+            requested_by=requested_by,
+            using=using,
+        )

@@ -27,6 +27,7 @@ from .. import present
 from ..store.backfill import MAX_BACKFILL, BackfillRefused, backfill
 from ..store.db import database_alias
 from ..store.models import DjangoJob
+from .actions import admin_acting
 from .base import MetronomeAdmin, format_in_zone
 
 TEMPLATE = "admin/django_metronome/djangojob/backfill.html"
@@ -98,14 +99,15 @@ class BackfillAction(MetronomeAdmin):
             step = "preview"  # the range changed since its fires were listed: list them again
         using = database_alias()
         try:
-            result = backfill(
-                job,
-                start,
-                end,
-                dry_run=step != "apply",
-                requested_by=_("the admin ({user})").format(user=request.user),
-                using=using,
-            )
+            with admin_acting(request):
+                result = backfill(
+                    job,
+                    start,
+                    end,
+                    dry_run=step != "apply",
+                    requested_by=_("the admin ({user})").format(user=request.user),
+                    using=using,
+                )
         except BackfillRefused as exc:
             form.add_error(None, str(exc))
             return self._backfill_page(request, job, form, zone)

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from .. import present
 from ..store.audit import job_history
@@ -63,7 +64,14 @@ def handle(shell: Shell, *, job_id: str, limit: int, **_options: Any) -> None:
     if not changes:
         shell.print(_("No change of job {job} is recorded.").format(job=repr(job_id)))
         return
-    headers = [_("When"), _("Action"), _("From"), _("Who"), _("What changed"), _("Note")]
+    headers = [
+        _("When"),
+        _("Action"),
+        pgettext("where a change came from", "From"),
+        _("Who"),
+        _("What changed"),
+        _("Note"),
+    ]
     rows = [
         [
             shown(change.at, zone),

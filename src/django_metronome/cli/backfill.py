@@ -74,15 +74,16 @@ def handle(
     job = shell.job(job_id)
     zone = present.job_zone(job)
     try:
-        result = backfill(
-            job,
-            aware(start, zone),
-            aware(end, zone),
-            dry_run=dry_run,
-            overlap=overlap,
-            requested_by=requester(),
-            using=shell.using,
-        )
+        with shell.acting():
+            result = backfill(
+                job,
+                aware(start, zone),
+                aware(end, zone),
+                dry_run=dry_run,
+                overlap=overlap,
+                requested_by=requester(),
+                using=shell.using,
+            )
     except BackfillRefused as exc:
         raise CommandError(str(exc), returncode=USAGE) from None
     recorded = set(result.recorded)

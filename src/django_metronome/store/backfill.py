@@ -27,6 +27,7 @@ from apscheduler.triggers.base import BaseTrigger
 from ..exceptions import MetronomeError
 from ..time.jitter import nominal_time
 from ..time.triggers import next_fire_time
+from . import audit
 from . import ledger as writes
 from .db import from_db, to_db, utcnow
 from .models import DjangoJob, DjangoJobExecution, ExecutionStatus
@@ -195,4 +196,18 @@ def backfill(
     result.written = [fire for fire in result.fires if (job.id, fire.astimezone(UTC)) in written]
     written_utc = {fire.astimezone(UTC) for fire in result.written}
     result.recorded = [fire for fire in result.fires if fire.astimezone(UTC) not in written_utc]
+    if result.written:
+        # In the job's audit trail, by whoever acts (the CLI, the admin, the API).
+        audit.record_change(
+            job.id,
+            "backfilled",
+            after={
+                "from": start.isoformat(),
+                "to": end.isoformat(),
+                "overlap": overlap,
+                "fires": len(result.written),
+            },
+            job_name=job.name,
+            using=using,
+        )
     return result
