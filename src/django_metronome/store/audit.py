@@ -200,6 +200,7 @@ def record_database_edit(
     *,
     job_name: str = "",
     using: str | None = None,
+    at: datetime | None = None,
 ) -> JobChange | None:
     """
     Record an edit made in the database directly, if the row says what its trail does not.
@@ -234,6 +235,7 @@ def record_database_edit(
         "the job was declared again.",
         job_name=job_name,
         using=using,
+        at=at,
     )
 
 

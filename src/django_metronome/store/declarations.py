@@ -138,9 +138,13 @@ class DeclarationsMixin:
         A declaration that added or changed the row: in the audit trail, by this
         process; after the edit made in the database directly that it undoes, if any.
         """
+        # One instant for both rows: the trail orders by time, then by insertion, and
+        # two readings of the clock (the database's, by a measured offset that the
+        # heart may re-measure in between) need not be in order.
+        now = utcnow()
         if stored is not None:
             audit.record_database_edit(
-                job_id, audit.snapshot(stored), job_name=row["name"], using=self.database
+                job_id, audit.snapshot(stored), job_name=row["name"], using=self.database, at=now
             )
         audit.record_change(
             job_id,
@@ -151,6 +155,7 @@ class DeclarationsMixin:
             after=audit.snapshot(row),
             job_name=row["name"],
             using=self.database,
+            at=now,
         )
 
     @staticmethod
