@@ -35,6 +35,7 @@ from django_metronome.models import (
     JobSource,
     SchedulerNode,
 )
+from django_metronome.store import taskfires
 from django_metronome.triggers import CrontabTrigger
 from tests.testapp import jobs
 
@@ -760,6 +761,58 @@ def test_ledger_list_and_run_page(admin_client, seoul_job, settings):
     assert text(admin_client.get(run_url(gone.pk))).count("(removed)") == 1
 
 
+def test_ledger_list_shows_where_each_task_fire_went(admin_client, seoul_job):
+    enqueued = record(
+        seoul_job,
+        NOW,
+        ExecutionStatus.FAILED,
+        task_backend="rq",
+        task_queue="reports",
+        task_result_id="result-7",
+        task_worker="worker-&-1",
+    )
+    waiting = record(
+        seoul_job,
+        NOW - timedelta(hours=1),
+        ExecutionStatus.ENQUEUED,
+        task_backend="default",
+        task_queue="default",
+        task_result_id="result-8",
+    )
+    in_process = record(seoul_job, NOW - timedelta(hours=2), ExecutionStatus.SUCCEEDED)
+
+    page = text(admin_client.get(RUNS_URL))
+
+    def cell(run) -> str:
+        (row,) = [row for row in re.findall(r"<tr.*?</tr>", page, re.S) if f"#{run.pk}</a>" in row]
+        found = re.search(r'<td class="field-task_text">(.*?)</td>', row, re.S)
+        assert found, row
+        return found.group(1)
+
+    assert cell(enqueued) == (
+        '<code class="metronome-id" title="result-7">rq/reports</code>'
+        '<br><span class="metronome-muted">worker-&amp;-1</span>'
+    )
+    assert cell(waiting) == '<code class="metronome-id" title="result-8">default/default</code>'
+    assert cell(in_process) == "-"  # the admin's empty value: run in the scheduler
+    assert 'class="metronome-badge metronome-failed"' in page  # and its outcome, as for any
+
+
+@pytest.mark.skipif(
+    taskfires.framework() is None, reason="no task framework: the filter is not shown"
+)
+def test_ledger_filter_by_task_backend_offers_the_settings_aliases(admin_client, seoul_job):
+    record(seoul_job, NOW, task_backend="default", task_queue="default")
+    record(seoul_job, NOW - timedelta(hours=1))
+
+    page = text(admin_client.get(RUNS_URL))
+    assert "?task=-" in page and "?task=default" in page and "?task=immediate" in page
+    went = admin_client.get(RUNS_URL, {"task": "default"}).context["cl"].result_list
+    assert [run.task_backend for run in went] == ["default"]
+    stayed = admin_client.get(RUNS_URL, {"task": "-"}).context["cl"].result_list
+    assert [run.task_backend for run in stayed] == [None]
+
+
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
@@ -879,7 +932,13 @@ def populate(add_job, count: int) -> None:
         )
         for k in range(3):
             status = ExecutionStatus.FAILED if (n + k) % 4 == 0 else ExecutionStatus.SUCCEEDED
-            record(job, now - timedelta(hours=k + 1, minutes=n), status)
+            # Every third fire went to a task backend: its column costs no query either.
+            went = (
+                {"task_backend": "default", "task_queue": "default", "task_worker": f"w-{n}"}
+                if (n + k) % 3 == 0
+                else {}
+            )
+            record(job, now - timedelta(hours=k + 1, minutes=n), status, **went)
         if n % 5 == 0:
             job.pause()
 
@@ -899,6 +958,7 @@ def count_queries(client: Client, url: str, **query) -> int:
         (JOBS_URL, {"q": "job"}),
         (RUNS_URL, {}),
         (RUNS_URL, {"status": "failed", "when": "24h"}),
+        (RUNS_URL, {"task": "default"}),
         (DASHBOARD_URL, {}),
     ],
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
@@ -271,6 +272,92 @@ def test_reconciliation_reads_results_whose_signal_never_came(make_scheduler):
     assert row.finished_at is not None
     # Nothing left to ask about.
     assert taskfires.reconcile(connection.alias, later, older_than=timedelta(minutes=5)) == 0
+
+
+def test_a_failure_signalled_without_its_error_gets_it_from_the_reconciliation(make_scheduler):
+    """
+    django-tasks-rq sends ``task_finished`` before RQ records the error (and an RQ job
+    abandoned by a killed worker has none yet): the row says so until the
+    reconciliation reads the error from the backend (tests/test_tasks_rq.py on RQ).
+    """
+    scheduler = make_scheduler()
+    scheduler.start()
+    scheduler.add_job(tasks.explode, "date", run_date=datetime.now(UTC), id="silent")
+    (row,) = settled("silent")
+    scheduler.shutdown(wait=True)
+    receivers = taskfires.framework()
+    receivers.finished.disconnect(dispatch_uid="django_metronome.task_finished")
+    try:
+        run_worker()
+    finally:
+        taskfires.connect_signals()
+    result = tasks.explode.get_backend().get_result(row.task_result_id)
+    assert result.errors  # the backend has the error; the signal below does not
+    signalled = SimpleNamespace(
+        id=result.id,
+        backend=result.backend,
+        status=result.status,
+        started_at=result.started_at,
+        finished_at=result.finished_at,
+        worker_ids=result.worker_ids,
+        errors=[],
+    )
+    taskfires.on_task_finished(None, signalled)
+    row.refresh_from_db()
+    assert (row.status, row.exception, row.reason) == (
+        ExecutionStatus.FAILED,
+        "",
+        taskfires.ERROR_TO_READ,
+    )
+    # One the backend knows nothing about: read once, then left with its reason.
+    lost = DjangoJobExecution.objects.create(
+        job_id="lost",
+        run_time=datetime.now(UTC),
+        status=ExecutionStatus.FAILED,
+        finished_at=datetime.now(UTC),
+        reason=taskfires.ERROR_TO_READ,
+        task_backend="default",
+        task_result_id=str(uuid.uuid4()),
+    )
+
+    def reconcile(after: timedelta) -> int:
+        now = datetime.now(UTC) + after
+        return taskfires.reconcile(connection.alias, now, older_than=timedelta(minutes=5))
+
+    assert reconcile(timedelta(seconds=1)) == 0  # the backend may still be writing it
+    assert reconcile(timedelta(minutes=5)) == 2
+    row.refresh_from_db()
+    assert (row.status, row.reason) == (ExecutionStatus.FAILED, "")
+    assert row.exception == "ValueError: the task failed on purpose"
+    assert "Traceback (most recent call last)" in row.traceback
+    lost.refresh_from_db()
+    assert (lost.reason, lost.exception) == (taskfires.NO_ERROR, "")
+    assert reconcile(timedelta(minutes=5)) == 0
+    # Fires scheduled more than a day before are not looked for.
+    lost.reason = taskfires.ERROR_TO_READ
+    lost.save()
+    assert reconcile(timedelta(days=2)) == 0
+
+
+def test_a_task_started_after_the_scheduler_read_it_running_names_its_worker():
+    """RQ may report a job started before it names its worker: the signal adds the name."""
+    row = DjangoJobExecution.objects.create(
+        job_id="unnamed",
+        run_time=datetime.now(UTC),
+        status=ExecutionStatus.RUNNING,
+        task_backend="default",
+        task_result_id="t-1",
+    )
+    started = SimpleNamespace(
+        id="t-1", backend="default", worker_ids=["w-1"], started_at=datetime.now(UTC)
+    )
+    taskfires.on_task_started(None, started)
+    row.refresh_from_db()
+    assert (row.status, row.task_worker) == (ExecutionStatus.RUNNING, "w-1")
+    # A worker already named is not renamed.
+    taskfires.on_task_started(None, SimpleNamespace(**{**vars(started), "worker_ids": ["w-2"]}))
+    row.refresh_from_db()
+    assert row.task_worker == "w-1"
 
 
 def test_the_enqueue_and_the_ledger_write_commit_together_on_the_database_backend(

@@ -1,7 +1,8 @@
 """
 django.tasks jobs on RQ (django-tasks-rq): a real redis-server (Debian's, started
 by scripts/test: ``start_redis`` in scripts/services.sh), real scheduler processes
-and a real RQ worker (django-rq's ``rqworker``).
+and real RQ workers (django-rq's ``rqworker``): two sharing the queue, and one
+killed mid-task (what the ledger shows then: docs/tasks.md).
 
 RQ keeps its tasks outside the ledger's database, so an enqueue and its ledger
 write are two steps: a scheduler killed between them leaves the task in Redis
@@ -13,8 +14,9 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import uuid
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib.util import find_spec
 
 import pytest
@@ -64,9 +66,20 @@ def queue():
     import django_rq
 
     rq_queue = django_rq.get_queue(settings.RQ_QUEUE)
-    rq_queue.empty()
+
+    def clean() -> None:
+        # The queue, what its registries keep of earlier runs (a killed worker's job
+        # stays started for minutes), and a maintenance lock a killed worker may hold.
+        rq_queue.empty()
+        rq_queue.connection.delete(
+            rq_queue.started_job_registry.key,
+            rq_queue.failed_job_registry.key,
+            rq_queue.registry_cleaning_key,
+        )
+
+    clean()
     yield rq_queue
-    rq_queue.empty()
+    clean()
 
 
 def scheduler(processes, **env: str):
@@ -75,7 +88,8 @@ def scheduler(processes, **env: str):
     )
 
 
-def rq_worker(processes):
+def rq_worker(processes, name: str = ""):
+    """django-rq's ``rqworker``; ``name`` (unique: RQ keeps a killed worker's for minutes)."""
     return processes.start(
         [
             "-m",
@@ -85,8 +99,13 @@ def rq_worker(processes):
             "--worker-class=rq.worker.SimpleWorker",
             "--job-class=django_tasks_rq.backend.Job",
             "--settings=tests.settings_procs",
+            *([f"--name={name}"] if name else []),
         ]
     )
+
+
+def worker_name(role: str) -> str:
+    return f"{role}-{uuid.uuid4().hex[:12]}"
 
 
 def live(count: int) -> None:
@@ -99,12 +118,18 @@ def live(count: int) -> None:
 OPTIONS = {"backend": "rq", "fire_kwargs": True}
 
 
-def test_schedulers_and_an_rq_worker_run_every_fire_exactly_once(processes):
+def test_schedulers_and_two_rq_workers_run_every_fire_exactly_once(processes, queue):
+    from rq import Worker
+
     options = {**OPTIONS, "queue_name": settings.RQ_QUEUE}
     for _ in range(2):
         scheduler(processes)
-    rq_worker(processes)
+    # Two workers on the one queue: RQ hands each job to one of them.
+    workers = {worker_name("first"), worker_name("second")}
+    for name in workers:
+        rq_worker(processes, name)
     live(2)
+    wait_for(lambda: {worker.name for worker in Worker.all(queue=queue)} >= workers, timeout=60)
     now = datetime.now(UTC)
     fires = 20
     for number in range(fires):
@@ -136,6 +161,7 @@ def test_schedulers_and_an_rq_worker_run_every_fire_exactly_once(processes):
     assert Counter(row.status for row in rows) == Counter({"succeeded": len(rows)})
     assert {(row.task_backend, row.task_queue) for row in rows} == {("rq", settings.RQ_QUEUE)}
     assert all(row.task_worker and row.task_result_id for row in rows)
+    assert {row.task_worker for row in rows} == workers  # both took their share
     runs = Counter(TaskRun.objects.values_list("key", flat=True))
     assert [key for key, count in runs.items() if count > 1] == [], "a fire ran twice"
     assert set(runs) == {f"{row.job_id}@{row.run_time.isoformat()}" for row in rows}
@@ -170,3 +196,81 @@ def test_a_scheduler_killed_after_the_enqueue_leaves_the_task_to_run_and_the_fir
     (row,) = DjangoJobExecution.objects.filter(job_id="rq-victim")
     assert row.task_result_id is None  # the ledger never heard of the task
     assert TaskRun.objects.count() == 1
+
+
+def test_an_rq_worker_killed_mid_task_leaves_the_fire_running_until_rq_abandons_the_job(
+    processes, tmp_path, queue
+):
+    """
+    docs/tasks.md, "A worker killed mid-task": the fire stays running on the dead
+    worker while RQ has the job started; once RQ gives the job up as abandoned (a
+    worker's maintenance, after the job's timeout + 60 s) its failure callback fails
+    the fire, and the reconciliation reads RQ's error for it.
+    """
+    from rq.registry import FailedJobRegistry, StartedJobRegistry
+
+    from django_metronome.store import taskfires
+
+    scheduler(processes)
+    victim_name = worker_name("victim")
+    victim = rq_worker(processes, victim_name)
+    live(1)
+    marker = tmp_path / "holding"
+    django_metronome.add_job(
+        "tests.tasksapp.tasks:hold",
+        "date",
+        run_date=datetime.now(UTC),
+        id="rq-held",
+        args=[str(marker)],
+        task_options={"backend": "rq", "queue_name": settings.RQ_QUEUE},
+    )
+    wait_for(marker.exists, timeout=60)  # the task is inside the victim, holding
+    row = wait_for(
+        lambda: DjangoJobExecution.objects.filter(
+            job_id="rq-held", status=ExecutionStatus.RUNNING, task_worker=victim_name
+        ).first(),
+        timeout=30,
+    )
+    victim.send_signal(signal.SIGKILL)
+    assert victim.wait(timeout=10) == -signal.SIGKILL
+
+    # RQ still has the job started on the dead worker, and so has the ledger: the
+    # reconciliation reads RUNNING and changes nothing.
+    result = taskfires.framework().backends["rq"].get_result(row.task_result_id)
+    assert str(result.status.value) == "RUNNING"
+    later = datetime.now(UTC) + timedelta(hours=1)
+    assert taskfires.reconcile(connection.alias, later, older_than=timedelta(minutes=5)) == 0
+    row.refresh_from_db()
+    assert (row.status, row.task_worker) == (ExecutionStatus.RUNNING, victim_name)
+
+    # RQ gives a started job up when its entry in the started registry expires (the
+    # job's timeout + 60 s: 4 minutes here), at a worker's next maintenance (at its
+    # start, then every 10 minutes). The expiry is brought forward; the rest is RQ's.
+    started = StartedJobRegistry(queue=queue)
+    entries = queue.connection.zrange(started.key, 0, -1)
+    assert [entry.decode().split(":")[0] for entry in entries] == [row.task_result_id]
+    queue.connection.zadd(started.key, dict.fromkeys(entries, 1))
+    marker.unlink()  # the task's run would make it again
+    rq_worker(processes, worker_name("survivor"))
+    # RQ's failure callback (django-tasks-rq's task_finished, in the survivor) fails
+    # the fire; the signal carries no error, which the reconciliation reads from RQ.
+    wait_for(
+        lambda: DjangoJobExecution.objects.filter(
+            pk=row.pk, status=ExecutionStatus.FAILED
+        ).exists(),
+        timeout=30,
+    )
+    row.refresh_from_db()
+    assert (row.reason, row.task_worker) == (taskfires.ERROR_TO_READ, victim_name)
+    # RQ records the failure just after the callback (why the error is read later).
+    wait_for(lambda: row.task_result_id in FailedJobRegistry(queue=queue).get_job_ids())
+    assert taskfires.reconcile(connection.alias, later, older_than=timedelta(minutes=5)) == 1
+    row.refresh_from_db()
+    assert row.status == ExecutionStatus.FAILED
+    assert row.reason == ""
+    assert "AbandonedJobError" in row.exception
+    assert row.task_worker == victim_name
+    # Read once: nothing left to ask about. RQ does not run an abandoned job again.
+    assert taskfires.reconcile(connection.alias, later, older_than=timedelta(minutes=5)) == 0
+    assert queue.count == 0
+    assert not marker.exists()

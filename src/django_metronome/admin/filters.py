@@ -11,11 +11,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from ..store import taskfires
 from ..store.db import utcnow
 from ..store.models import ExecutionStatus
 from .base import overdue_threshold
@@ -177,4 +179,32 @@ class RunTimeFilter(admin.SimpleListFilter):
             return queryset.filter(run_time__gte=utcnow() - self.windows[value][1])
         if value == "older":
             return queryset.filter(run_time__lt=utcnow() - timedelta(days=30))
+        return queryset
+
+
+class TaskBackendFilter(admin.SimpleListFilter):
+    """
+    Where fires went: a task backend of ``settings.TASKS`` (its aliases, not the
+    ledger's distinct values), or nowhere (run in the scheduler). Shown only where a
+    task framework is installed.
+    """
+
+    title = _("task backend")
+    parameter_name = "task"
+    #: The choice of the fires run in the scheduler (no alias is spelt so).
+    NONE = "-"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        if taskfires.framework() is None:
+            return []
+        aliases = list(getattr(settings, "TASKS", None) or {"default": {}})
+        none = (self.NONE, _("None: run in the scheduler"))
+        return [none, *((alias, alias) for alias in aliases)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if value == self.NONE:
+            return queryset.filter(task_backend__isnull=True)
+        if value:
+            return queryset.filter(task_backend=value)
         return queryset

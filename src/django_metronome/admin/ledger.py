@@ -29,7 +29,7 @@ from .base import (
     pending_too_long,
     status_badge,
 )
-from .filters import JobIdFilter, NodeFilter, RunTimeFilter
+from .filters import JobIdFilter, NodeFilter, RunTimeFilter, TaskBackendFilter
 from .schedule_fields import RunScheduleFields
 
 
@@ -43,10 +43,11 @@ class DjangoJobExecutionAdmin(RunScheduleFields, MetronomeAdmin):
         "lateness_text",
         "duration_text",
         "node_text",
+        "task_text",
         "manual",
     ]
     list_display_links = ["run"]
-    list_filter = ["status", JobIdFilter, RunTimeFilter, "manual", NodeFilter]
+    list_filter = ["status", JobIdFilter, RunTimeFilter, "manual", NodeFilter, TaskBackendFilter]
     ordering = ["-run_time", "-id"]
     # Sortable only by what an index orders (run, job, scheduled time): sorting a
     # million rows by their status or duration would read them all.
@@ -152,6 +153,19 @@ class DjangoJobExecutionAdmin(RunScheduleFields, MetronomeAdmin):
     @admin.display(description=_("process"))
     def node_text(self, obj: DjangoJobExecution) -> str:
         return obj.node
+
+    @admin.display(description=_("task"))
+    def task_text(self, obj: DjangoJobExecution) -> str:
+        """Where a task job's fire went (backend/queue, then the worker); blank for the others."""
+        if not obj.task_backend:
+            return ""
+        where = f"{obj.task_backend}/{obj.task_queue}" if obj.task_queue else obj.task_backend
+        label = format_html(
+            '<code class="metronome-id" title="{}">{}</code>', obj.task_result_id or "", where
+        )
+        if not obj.task_worker:
+            return label
+        return format_html('{}<br><span class="metronome-muted">{}</span>', label, obj.task_worker)
 
     scheduled = instant_column("run_time", _("scheduled"), ordering="run_time")
     claimed = instant_column("claimed_at", _("claimed"))

@@ -59,6 +59,20 @@ TASK_OPTIONS = ("backend", "queue_name", "priority", "fire_kwargs")
 #: The keyword arguments a task gets with ``task_options={"fire_kwargs": True}``.
 FIRE_KWARGS = ("metronome_nominal_time", "metronome_idempotency_key")
 
+#: The reason of a fire whose task failed without its error in the outcome's signal
+#: (django-tasks-rq sends ``task_finished`` before RQ records the error, and an RQ job
+#: abandoned by a killed worker has none yet): the reconciliation reads the error
+#: from the backend and clears this reason (docs/tasks.md).
+ERROR_TO_READ = (
+    "The task failed; its error is read from its task backend by the next reconciliation."
+)
+#: ... and the reason left when the backend had no error to read either.
+NO_ERROR = "The task failed; its task backend gave no error for it."
+#: How long after its end a failure's error is read (the backend records it just after
+#: the signal), and how far back (by scheduled time) such fires are looked for.
+ERROR_READ_AFTER = timedelta(seconds=60)
+ERROR_READ_WITHIN = timedelta(days=1)
+
 
 @cache
 def framework() -> SimpleNamespace | None:
@@ -254,9 +268,7 @@ def _catch_up(using: str, backend: Any, outcome: TaskOutcome) -> None:
     if status in (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED):
         finish(result, using)
     elif status == ExecutionStatus.RUNNING:
-        _rows_of(result, using).filter(status=ExecutionStatus.ENQUEUED).update(
-            status=status, task_worker=_worker(result)
-        )
+        _mark_running(_rows_of(result, using), _worker(result))
 
 
 def _record_enqueued(using: str, execution_id: int, task: Any, result: Any) -> TaskOutcome:
@@ -311,14 +323,30 @@ def _worker(result: Any) -> str | None:
     return str(worker_ids[-1])[:255] if worker_ids else None
 
 
+def _mark_running(rows: Any, worker: str | None, **fields: Any) -> int:
+    """
+    The fire's row goes running on ``worker``; a row already running without its
+    worker gets it. Either the worker's ``task_started`` or the scheduler's reading
+    of the result may come first, and the first may not know the worker (RQ reports
+    a job started before it names the worker).
+    """
+    changed = rows.filter(status=ExecutionStatus.ENQUEUED).update(
+        status=ExecutionStatus.RUNNING, task_worker=worker, **fields
+    )
+    if worker:
+        changed += rows.filter(status=ExecutionStatus.RUNNING, task_worker__isnull=True).update(
+            task_worker=worker, **fields
+        )
+    return int(changed)
+
+
 def on_task_started(sender: Any, task_result: Any, **kwargs: Any) -> None:
     """``task_started`` (in the worker process): the fire's row goes running."""
-    rows = _rows_of(task_result).filter(status=ExecutionStatus.ENQUEUED)
     try:
-        rows.update(
-            status=ExecutionStatus.RUNNING,
+        _mark_running(
+            _rows_of(task_result),
+            _worker(task_result),
             started_at=to_db(task_result.started_at or utcnow()),
-            task_worker=_worker(task_result),
         )
     except Exception:
         # A signal receiver must not fail the task: the reconciliation pass catches up.
@@ -340,6 +368,8 @@ def finish(task_result: Any, using: str | None = None) -> int:
         return 0
     fields = _final_fields(task_result)
     fields["status"] = status
+    if status == ExecutionStatus.FAILED and "exception" not in fields:
+        fields["reason"] = ERROR_TO_READ
     worker = _worker(task_result)
     if worker:
         fields["task_worker"] = worker
@@ -393,11 +423,21 @@ def reconcile(using: str, now: datetime, *, older_than: timedelta, limit: int = 
     Ask the backends about fires still enqueued or running after ``older_than``
     (a worker in another project, a signal lost with a crash, a backend that
     sends none): each finished result is written to its row. Backends without
-    ``supports_get_result`` are not asked. Return the rows changed.
+    ``supports_get_result`` are not asked. Then read the errors of failures whose
+    signal had none (:data:`ERROR_TO_READ`). Return the rows changed.
     """
     tasks = framework()
     if tasks is None:
         return 0
+    return _reconcile_open(using, tasks, now, older_than, limit) + _read_errors(
+        using, tasks, now, limit
+    )
+
+
+def _reconcile_open(
+    using: str, tasks: SimpleNamespace, now: datetime, older_than: timedelta, limit: int
+) -> int:
+    """Fires still enqueued or running after ``older_than``: their backends' outcomes."""
     rows = (
         DjangoJobExecution.objects.using(using)
         .filter(
@@ -427,11 +467,56 @@ def reconcile(using: str, now: datetime, *, older_than: timedelta, limit: int = 
         if status in (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED):
             changed += finish(result, using)
         elif status == ExecutionStatus.RUNNING:
-            changed += (
-                DjangoJobExecution.objects.using(using)
-                .filter(task_result_id=result_id, status=ExecutionStatus.ENQUEUED)
-                .update(status=status, task_worker=_worker(result))
-            )
+            changed += _mark_running(_rows_of(result, using), _worker(result))
+    return changed
+
+
+def _read_errors(using: str, tasks: SimpleNamespace, now: datetime, limit: int) -> int:
+    """
+    Failed fires whose outcome came without its error (:data:`ERROR_TO_READ`): each
+    is read once from its backend, a minute after its end; the error found is
+    written, or :data:`NO_ERROR`. Only fires scheduled within a day are looked for
+    (by the ledger's status and time index, not through all failures).
+    """
+    rows = (
+        DjangoJobExecution.objects.using(using)
+        .filter(
+            status=ExecutionStatus.FAILED,
+            run_time__gte=to_db(now - ERROR_READ_WITHIN),
+            reason=ERROR_TO_READ,
+            task_result_id__isnull=False,
+            finished_at__lt=to_db(now - ERROR_READ_AFTER),
+        )
+        .values_list("pk", "task_backend", "task_result_id")[:limit]
+    )
+    changed = 0
+    for pk, alias, result_id in list(rows):
+        fields: dict[str, Any] = {"reason": NO_ERROR}
+        try:
+            backend = tasks.backends[alias]
+        except tasks.InvalidBackend:
+            backend = None
+        if backend is not None and getattr(backend, "supports_get_result", False):
+            try:
+                result = backend.get_result(result_id)
+            except tasks.ResultDoesNotExist:
+                pass
+            except Exception:
+                logger.warning("Could not read task result %s from %r.", result_id, alias)
+                continue  # the next reconciliation tries again
+            else:
+                found = _final_fields(result)
+                if "exception" in found:
+                    fields = {
+                        "reason": "",
+                        "exception": found["exception"],
+                        "traceback": found["traceback"],
+                    }
+        changed += (
+            DjangoJobExecution.objects.using(using)
+            .filter(pk=pk, status=ExecutionStatus.FAILED, reason=ERROR_TO_READ)
+            .update(**fields)
+        )
     return changed
 
 
