@@ -24,7 +24,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -165,7 +165,7 @@ def read_job_rows(using: str, rows: Any) -> list[tuple[Any, ...]]:
     decoded from JSON, the next run time made an aware datetime in UTC.
     """
     connection = connections[using]
-    sql, params = rows.query.get_compiler(using).as_sql()
+    sql, params = due_index_sql(connection, *rows.query.get_compiler(using).as_sql())
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         fetched = cursor.fetchall()
@@ -246,19 +246,32 @@ def _record(
             batch,
         )
     ids = writes.insert_fires(using, entries)
+    waiting_jobs = {job_id for job_id, _ in batch.buffered}
     for job in jobs:
         wake, cancellable = buffers(job), replaces(job)
-        fires = [
-            Fire(ids[(job.id, run_time)], run_time, late, wake=wake, cancellable=cancellable)
-            for run_time, late in runs[job.id]
-            if (job.id, run_time) in ids
-        ]
-        waits = any(buffered == job.id for buffered, _ in batch.buffered)
-        if fires and plans[job.id].next_run_time is None and not waits:
-            # (With a fire buffered behind it, the heart's sweep removes the row later.)
-            fires[-1] = replace(fires[-1], ended=True)
-        if fires:
-            batch.claimed.append(ClaimedJob(job, fires))
+        times = [(run_time, late) for run_time, late in runs[job.id] if (job.id, run_time) in ids]
+        if not times:
+            continue
+        # The job's last fire takes its row with it, unless a fire is buffered behind
+        # it (then the heart's sweep removes the row later).
+        ends = plans[job.id].next_run_time is None and job.id not in waiting_jobs
+        last = len(times) - 1
+        batch.claimed.append(
+            ClaimedJob(
+                job,
+                [
+                    Fire(
+                        ids[(job.id, run_time)],
+                        run_time,
+                        late,
+                        ended=ends and index == last,
+                        wake=wake,
+                        cancellable=cancellable,
+                    )
+                    for index, (run_time, late) in enumerate(times)
+                ],
+            )
+        )
     if batch.replacing:
         writes.ask_to_stop(using, batch.replacing)
     _advance(jobs_table, jobs, plans, now, batch)
@@ -482,16 +495,45 @@ def _grace(job: Job) -> str:
 
 def next_due_time(*, using: str, declared: Iterable[str]) -> datetime | None:
     """The earliest next run time among the jobs this process can run."""
-    value = (
+    rows = (
         DjangoJob.all_rows.using(using)
         .loadable()
         .runnable_by(declared)
         .filter(next_run_time__isnull=False)
         .order_by("next_run_time")
-        .values_list("next_run_time", flat=True)
-        .first()
+        .values_list("next_run_time")[:1]
     )
-    return from_db(value)
+    connection = connections[using]
+    sql, params = due_index_sql(connection, *rows.query.get_compiler(using).as_sql())
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    return _instant(found[0], connection.timezone or ZoneInfo(settings.TIME_ZONE))
+
+
+#: The index that orders jobs by next run time (see models.job).
+DUE_INDEX = "metronome_job_due_idx"
+
+
+def due_index_sql(connection: Any, sql: str, params: Any) -> tuple[str, Any]:
+    """
+    A query of the job table by next run time, told to use the index on it (SQLite).
+
+    Without statistics (a project never runs ``ANALYZE``) SQLite's planner
+    prefers any index with an equality, here ``source = 'runtime'`` on the
+    (source, func_ref) index, which every job matches: it then read and sorted
+    the whole table for each claim and each look (20,000 jobs: 7 ms a query,
+    at every batch of a burst). ``INDEXED BY`` walks the due index in order and
+    stops at the ``LIMIT``. Other databases keep statistics and choose well.
+    Only our own table's and index's names are formatted in.
+    """
+    if connection.vendor != "sqlite":
+        return sql, params
+    table = connection.ops.quote_name(DjangoJob._meta.db_table)
+    hinted = f"FROM {table} INDEXED BY {connection.ops.quote_name(DUE_INDEX)} WHERE"
+    return sql.replace(f"FROM {table} WHERE", hinted, 1), params
 
 
 def _in_ids(column: str, count: int) -> str:
