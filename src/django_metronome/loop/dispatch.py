@@ -94,8 +94,9 @@ class DispatchMixin(SchedulerParts):
 
     def _hand_over(self, batch: ClaimBatch) -> None:
         """Give the claimed fires to their executors; dispatch the batch's events."""
+        notify = self._has_listeners()  # asked once a batch: a burst's jobs have one fire each
         for claimed in batch.claimed:
-            self._submit(claimed.job, claimed.fires)
+            self._submit(claimed.job, claimed.fires, notify)
         for job_id, run_time, _lateness in batch.missed:
             self._dispatch_event(JobExecutionEvent(EVENT_JOB_MISSED, job_id, "default", run_time))  # type: ignore[attr-defined]
         if batch.missed and fire_missed.receivers:
@@ -133,7 +134,7 @@ class DispatchMixin(SchedulerParts):
             close_connection(self.database)
             raise
 
-    def _submit(self, job: Job, fires: list[Fire]) -> None:
+    def _submit(self, job: Job, fires: list[Fire], notify: bool | None = None) -> None:
         run_times = [fire.run_time for fire in fires]
         for fire in fires:
             self._inflight[(job.id, fire.run_time)] = fire
@@ -148,7 +149,9 @@ class DispatchMixin(SchedulerParts):
                 return
             coroutine = is_coroutine(job.func)
             if runs_fires(executor) and not coroutine:
-                self._submit_to_pool(executor, job, fires)
+                if notify is None:
+                    notify = self._has_listeners()
+                self._submit_to_pool(executor, job, fires, notify)
                 return
             if coroutine:
                 fires = [f for f in fires if self._started_now.pop(f.execution_id, None)]
@@ -172,7 +175,7 @@ class DispatchMixin(SchedulerParts):
 
     # -- the direct path: our thread pool ---------------------------------------------
 
-    def _submit_to_pool(self, executor: Any, job: Job, fires: list[Fire]) -> None:
+    def _submit_to_pool(self, executor: Any, job: Job, fires: list[Fire], notify: bool) -> None:
         """
         Queue a job's claimed fires on our pool, which marks each started and runs it.
 
@@ -181,9 +184,8 @@ class DispatchMixin(SchedulerParts):
         claiming it from the database does. Our pool runs :meth:`_run_fire`
         instead: ``max_instances`` is counted in the ledger anyway, and events
         are still dispatched to the listeners the application added, when there
-        are any.
+        are any (``notify``).
         """
-        notify = self._has_listeners()
         log = executor._logger
         executor.submit_fires(
             [
