@@ -41,6 +41,7 @@ database ``--database`` (default ``metronome_bench_tasks``) and the Redis databa
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import platform
 import signal
@@ -365,7 +366,8 @@ def report(results: list[dict[str, Any]], command: str, load: tuple[float, ...])
         if r["sent_seconds"] is not None:
             sent, rate = _seconds(r["sent_seconds"]), f"{r['rate']:,.0f}/s"
         else:
-            sent = f"{r['sent_by_timeout']:,} of {r['fires']:,} by the timeout"
+            waited = f" in {r['sent_by_timeout'] / r['rate']:.0f} s" if r["rate"] else ""
+            sent = f"{r['sent_by_timeout']:,} of {r['fires']:,}{waited} (timeout)"
             rate = "-" if r["rate"] is None else f"{r['rate']:,.0f}/s so far"
         finished = (
             f"{_seconds(r['end_to_end_seconds'])} ({r['workers']} workers)"
@@ -433,6 +435,9 @@ processes start:
   header); *sent more than once*: entries with more than one message once the
   queue stopped growing for 3 s. Celery beat keeps no shared claim: each beat
   process sends every entry, and Celery's documentation says to run one beat.
+- A send phase stops after `--timeout` (450 s) when the run drains, after
+  `--short-timeout` (120 s) when it does not: "X of N in T s (timeout)" and the
+  rate so far (ratios against such a row are marked ≥).
 - No worker runs while the entries are sent. *All finished after*: then the
   workers start, and this is the time from the due instant to the last task's
   end: for django-metronome the ledger's `finished_at` of the last fire (written
@@ -550,11 +555,28 @@ def main() -> None:
         "(default: $METRONOME_BENCH_DATABASE or metronome_bench_tasks)",
     )
     parser.add_argument("--output", type=Path)
+    parser.add_argument(
+        "--report-from",
+        type=Path,
+        help="write the report of an earlier run from its printed output, without measuring",
+    )
     args = parser.parse_args()
     DATABASE, REDIS_URL = args.database, args.redis
     if args.drain_once is None:
         args.drain_once = ["tasks-db", "celery-beat"]
+    if args.report_from:
+        lines = args.report_from.read_text().splitlines()
+        results = [ast.literal_eval(line) for line in lines if line.startswith("{")]
+        load = ast.literal_eval(next(x for x in lines if x.startswith("load: "))[6:])
+        command = next(x for x in lines if x.startswith("command: "))[9:]
+        text = report(results, command, load)
+        print(text)
+        if args.output:
+            args.output.write_text(text)
+        return
     load = os.getloadavg()
+    command = " ".join(["python benchmarks/tasks.py", *sys.argv[1:]])
+    print(f"command: {command}\nload: {load!r}", flush=True)
     runs = plan(args)
     os.environ.update(METRONOME_BENCH_DATABASE=DATABASE, METRONOME_BENCH_REDIS=REDIS_URL)
     if any(system.startswith("celery-beat") for system, *_ in runs):
@@ -590,7 +612,6 @@ def main() -> None:
             results.append(result)
     finally:
         databases.drop_database("postgres", DATABASE)
-    command = " ".join(["python benchmarks/tasks.py", *sys.argv[1:]])
     text = report(results, command, load)
     print(text)
     if args.output:
