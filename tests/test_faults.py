@@ -187,6 +187,31 @@ def test_killed_right_after_its_claim_its_fires_are_handed_back_and_run_once(pro
     assert handed_back(ids) >= 1
 
 
+def test_stopped_by_its_own_signal_handler_right_after_a_claim_it_hands_the_fires_back(
+    processes, tmp_path
+):
+    # A BlockingScheduler's SIGTERM handler runs shutdown() in the loop's own thread,
+    # between the claim and the hand-out: the rest of the batch must not go to the
+    # stopped executors (it was recorded failed, with a traceback a fire).
+    victim = processes.start(
+        ["-m", "tests.proc_blocking"],
+        METRONOME_FAULTS="claimed=term",
+        METRONOME_PROC_WORKERS=WORKERS,
+    )
+    live(1)
+    ids = add_one_shots(JOBS, database_now())
+    wait_for(lambda: victim.poll() is not None, timeout=60)
+    assert victim.returncode == 0
+    log = (tmp_path / "proc-0.log").read_text()
+    assert "Could not submit" not in log and "Traceback" not in log, log
+    assert "claimed and not started; they are handed back" in log, log
+    assert not DjangoJobExecution.objects.filter(status=ExecutionStatus.FAILED).exists()
+    assert handed_back(ids) >= 1
+    scheduler(processes)
+    wait_settled(ids)
+    assert check(ids) == Counter({"succeeded": JOBS})
+
+
 def test_killed_between_marking_a_fire_started_and_calling_it(processes):
     ids, _ = victim_then_survivors(processes, "started=kill@4")
     statuses = check(ids)

@@ -28,10 +28,11 @@ from apscheduler.events import (
 )
 from apscheduler.executors.base import MaxInstancesReachedError
 from apscheduler.job import Job
+from apscheduler.schedulers.base import STATE_STOPPED
 
 from ..signals import fire_missed
 from ..store import ledger
-from ..store.claims import ClaimBatch, Fire
+from ..store.claims import ClaimBatch, ClaimedJob, Fire
 from ..store.db import close_connection, utcnow
 from ..store.ledger import Outcome
 from ..store.models import ExecutionStatus, format_exception
@@ -95,7 +96,10 @@ class DispatchMixin(SchedulerParts):
     def _hand_over(self, batch: ClaimBatch) -> None:
         """Give the claimed fires to their executors; dispatch the batch's events."""
         notify = self._has_listeners()  # asked once a batch: a burst's jobs have one fire each
-        for claimed in batch.claimed:
+        for index, claimed in enumerate(batch.claimed):
+            if self.state == STATE_STOPPED:  # type: ignore[has-type]
+                self._left_at_stop(batch.claimed[index:])
+                break
             self._submit(claimed.job, claimed.fires, notify)
         for job_id, run_time, _lateness in batch.missed:
             self._dispatch_event(JobExecutionEvent(EVENT_JOB_MISSED, job_id, "default", run_time))  # type: ignore[attr-defined]
@@ -107,6 +111,25 @@ class DispatchMixin(SchedulerParts):
                 )
         for job_id in batch.removed:
             self._dispatch_event(JobEvent(EVENT_JOB_REMOVED, job_id, "default"))  # type: ignore[attr-defined]
+
+    def _left_at_stop(self, left: list[ClaimedJob]) -> None:
+        """
+        The scheduler stopped while a claimed batch was handed out (a signal handler
+        that calls ``shutdown()`` runs in the middle of a BlockingScheduler's loop):
+        the rest is not submitted to executors that are gone, nor recorded as
+        failed. The fires are claimed by this process and never started, so the
+        stop hands them back (``nodes.stop``), and another process runs them.
+        """
+        fires = 0
+        for claimed in left:
+            for fire in claimed.fires:
+                self._inflight.pop((claimed.job.id, fire.run_time), None)
+                fires += 1
+        logger.info(
+            "Stopped while handing out claimed fires: %d fire(s) not started here are "
+            "handed back to the other processes.",
+            fires,
+        )
 
     def request_start(self, ids: list[int], done: Callable[[Collection[int]], None]) -> None:
         """
@@ -166,6 +189,9 @@ class DispatchMixin(SchedulerParts):
                 JobSubmissionEvent(EVENT_JOB_MAX_INSTANCES, job.id, "default", run_times)
             )
         except Exception as exc:
+            if self.state == STATE_STOPPED:  # type: ignore[has-type]
+                self._left_at_stop([ClaimedJob(job, fires)])  # its executor stopped meanwhile
+                return
             logger.exception("Could not submit job %r to its executor.", job.id)
             self._settle(job.id, fires, ExecutionStatus.FAILED, exception=format_exception(exc))
         else:

@@ -11,8 +11,10 @@ configured and a point costs one dictionary lookup.
 them: ``claimed=kill`` kills the process with SIGKILL when it reaches
 "claimed"; ``started=hold:/path/file`` makes it create ``/path/file`` and
 wait there until the file is removed (the test does its damage meanwhile:
-kills a connection, restarts the database), ``finished=kill@3`` fires on the
-third arrival only. Several are separated by commas.
+kills a connection, restarts the database), ``claimed=term`` sends the process
+SIGTERM (its handler runs right there, when that is the main thread: a
+``BlockingScheduler`` whose handler calls ``shutdown()``), ``finished=kill@3``
+fires on the third arrival only. Several are separated by commas.
 
 Points: ``claimed`` (claim committed, fires not started), ``started`` (a fire
 marked started, its job not called yet), ``finished`` (the job returned, its
@@ -63,6 +65,8 @@ def point(name: str) -> None:
             return
     if kind == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
+    elif kind == "term":
+        os.kill(os.getpid(), signal.SIGTERM)
     elif kind == "hold":
         marker = Path(argument)
         marker.write_text(str(os.getpid()))

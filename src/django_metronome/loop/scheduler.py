@@ -187,11 +187,6 @@ class MetronomeSchedulerMixin(DeclaringMixin, CycleMixin, DispatchMixin, TaskFir
         deadline = time.monotonic() + timeout
         while self._inflight and time.monotonic() < deadline:
             time.sleep(0.02)
-        if self._inflight:
-            logger.warning(
-                "Stopping with %d fire(s) still running; they are recorded as interrupted.",
-                len(self._inflight),
-            )
         if self._writer is not None:
             self._writer.flush(max(0.0, deadline - time.monotonic()) + 5)
             self._writer.stop(5)
@@ -204,7 +199,22 @@ class MetronomeSchedulerMixin(DeclaringMixin, CycleMixin, DispatchMixin, TaskFir
         try:
             # The last write, after a database restart perhaps: it reconnects once, as
             # every other write does.
-            self._final_write(nodes.stop, self.database, self.identity, utcnow())
+            interrupted, handed_back = self._final_write(
+                nodes.stop, self.database, self.identity, utcnow()
+            )
+            # Counted by the stop itself: fires claimed and never started are not
+            # "running" (they were counted so before, as interrupted, which they are not).
+            if interrupted:
+                logger.warning(
+                    "Stopped with %d fire(s) still running; they are recorded as interrupted.",
+                    interrupted,
+                )
+            if handed_back:
+                logger.warning(
+                    "Stopped with %d fire(s) claimed and not started; they are handed back "
+                    "to the other processes.",
+                    handed_back,
+                )
         except Exception:
             logger.exception("Could not mark scheduler process %s stopped.", self.identity)
         finally:
