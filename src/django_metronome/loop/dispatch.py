@@ -97,7 +97,7 @@ class DispatchMixin(SchedulerParts):
         """Give the claimed fires to their executors; dispatch the batch's events."""
         notify = self._has_listeners()  # asked once a batch: a burst's jobs have one fire each
         for index, claimed in enumerate(batch.claimed):
-            if self.state == STATE_STOPPED:  # type: ignore[has-type]
+            if self.state == STATE_STOPPED:  # type: ignore[attr-defined]
                 self._left_at_stop(batch.claimed[index:])
                 break
             self._submit(claimed.job, claimed.fires, notify)
@@ -189,7 +189,7 @@ class DispatchMixin(SchedulerParts):
                 JobSubmissionEvent(EVENT_JOB_MAX_INSTANCES, job.id, "default", run_times)
             )
         except Exception as exc:
-            if self.state == STATE_STOPPED:  # type: ignore[has-type]
+            if self.state == STATE_STOPPED:  # type: ignore[attr-defined]
                 self._left_at_stop([ClaimedJob(job, fires)])  # its executor stopped meanwhile
                 return
             logger.exception("Could not submit job %r to its executor.", job.id)
