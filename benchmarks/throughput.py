@@ -1018,8 +1018,32 @@ def write_markdown(path: Path, session: dict[str, Any]) -> None:
         ),
         "",
     ]
+    text += OTHER_BENCHMARKS
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(text))
+
+
+#: The other benchmarks' pages, each written by its own script (kept here so that
+#: this page, which this script rewrites, always points at them).
+OTHER_BENCHMARKS = [
+    "## The other benchmarks",
+    "",
+    "Each written by its own script, on its own page:",
+    "",
+    "- [Fires into django.tasks](benchmarks-tasks.md) (`benchmarks/tasks.py`): 2,000 "
+    "and 20,000 fires due at once enqueued into django-tasks-db and django-tasks-rq "
+    "by one and three scheduler processes, end to end with workers, and "
+    "django-celery-beat's `DatabaseScheduler` sending the same number of due "
+    "entries to Celery on the same PostgreSQL and Redis, including how many two "
+    "beat processes send twice.",
+    "- [Idle](benchmarks-idle.md) (`benchmarks/idle.py`): queries per second of an "
+    "idle scheduler, and how soon a change from another process is picked up.",
+    "- [Lateness](benchmarks-lateness.md) (`benchmarks/lateness.py`): how late a 1 s "
+    "job fires, idle and during a 20,000-fire burst.",
+    "- [Scale](benchmarks-scale.md) (`benchmarks/scale.py`): the admin, the "
+    "dashboard, `metronome list` and pruning at 10^4, 10^5 and 10^6 jobs and runs.",
+    "",
+]
 
 
 def session_runs(session: dict[str, Any]) -> list[Run]:
