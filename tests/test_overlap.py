@@ -13,11 +13,15 @@ import itertools
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 
 import pytest
 from apscheduler.schedulers.base import STATE_STOPPED
+from django.core.management import call_command
 from django.db import connections
 
+import django_metronome
+from django_metronome import present
 from django_metronome.models import DjangoJob, DjangoJobExecution, ExecutionStatus
 from django_metronome.schedulers import BackgroundScheduler
 from django_metronome.store.jobs import decode_job, encode_job
@@ -412,3 +416,40 @@ def test_fires_buffered_behind_a_schedules_last_claimed_fire_still_run(running):
         )
     )
     assert [row.status for row in done] == ["succeeded"] * 3
+
+
+# --- the policy shown: the admin's job page and `metronome show` ------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({}, "skip: a fire due while one runs is skipped"),
+        ({"overlap": "buffer_one"}, "buffer_one: one fire waits for the running one"),
+        ({"overlap": "buffer_all"}, "start in order (at most 100 wait)"),
+        ({"overlap": "cancel_other"}, "cancel_other: a new fire asks the running one to stop"),
+        ({"max_instances": 3}, "allow_all: fires run side by side, at most 3 at once"),
+        ({"overlap": "allow_all"}, "allow_all: fires run side by side, without a bound"),
+    ],
+)
+@pytest.mark.django_db(transaction=True)
+def test_the_job_page_and_show_say_what_an_overlapping_fire_does(admin_client, options, words):
+
+    django_metronome.add_job(
+        "tests.testapp.jobs:noop", "interval", minutes=5, id="overlapping", **options
+    )
+    page = admin_client.get("/admin/django_metronome/djangojob/overlapping/change/")
+    body = page.content.decode()
+    assert "overlapping fires (overlap)" in body.lower()
+    assert words in body
+    out = StringIO()
+    call_command("metronome", "show", "overlapping", stdout=out)
+    (line,) = [line for line in out.getvalue().splitlines() if line.startswith("Overlap")]
+    assert words in line
+
+
+@pytest.mark.django_db
+def test_a_hand_edited_policy_is_shown_as_unreadable_not_as_an_error():
+
+    job = DjangoJob(id="edited", state={"overlap": "sometimes", "max_instances": 1})
+    assert present.overlap_words(job) == "(a policy this release cannot read)"

@@ -26,6 +26,7 @@ from django.utils import translation
 from .store import allowlist, limits, nodes
 from .store.db import from_db
 from .store.models import DjangoJob, DjangoJobExecution, JobChange, JobSource, SchedulerNode
+from .time.overlap import BUFFER_ALL_LIMIT, UNBOUNDED_INSTANCES, Overlap, effective_overlap
 from .time.preview import describe_trigger
 from .time.text import ENGLISH, Words, duration
 from .time.zones import zone_or_utc
@@ -48,6 +49,7 @@ __all__ = [
     "length",
     "live_nodes",
     "one_line",
+    "overlap_words",
     "pause_words",
     "relative",
     "run_detail",
@@ -158,6 +160,39 @@ def schedule_words(job: DjangoJob, words: Words = translation) -> str:
         return describe_trigger(trigger, words)
     except Exception:
         return job.describe_schedule()
+
+
+def overlap_words(job: DjangoJob, words: Words = ENGLISH) -> str:
+    """
+    What a fire due while one of the job's fires runs does, with the policy's name:
+    ``skip: a fire due while one runs is skipped``. Read from the stored state:
+    the policy given (``overlap=``), or what ``max_instances`` alone means.
+    """
+    state = job.state if isinstance(job.state, dict) else {}
+    try:
+        instances = int(state.get("max_instances") or 1)
+        policy = effective_overlap(state.get("overlap"), instances)
+    except (TypeError, ValueError):
+        return words.gettext("(a policy this release cannot read)")
+    if policy == Overlap.SKIP:
+        what = words.gettext("a fire due while one runs is skipped")
+    elif policy == Overlap.BUFFER_ONE:
+        what = words.gettext("one fire waits for the running one; more are skipped")
+    elif policy == Overlap.BUFFER_ALL:
+        what = words.gettext(
+            "fires wait for the running one and start in order (at most {limit} wait)"
+        ).format(limit=BUFFER_ALL_LIMIT)
+    elif policy == Overlap.CANCEL_OTHER:
+        what = words.gettext("a new fire asks the running one to stop, then starts")
+    elif instances >= UNBOUNDED_INSTANCES:
+        what = words.gettext("fires run side by side, without a bound")
+    else:
+        what = words.ngettext(
+            "fires run side by side, at most {count} at once",
+            "fires run side by side, at most {count} at once",
+            instances,
+        ).format(count=instances)
+    return f"{policy.value}: {what}"
 
 
 def pause_words(job: DjangoJob, when: str, words: Words = ENGLISH) -> str:

@@ -83,6 +83,7 @@ class DjangoJobAdmin(JobButtons, BackfillAction, ScheduleFields, JobPage):
                     "pause_note_text",
                     "paused_until_text",
                     "catch_up_window",
+                    "overlapping_fires",
                     "run_limit",
                 ]
             },
@@ -104,6 +105,7 @@ class DjangoJobAdmin(JobButtons, BackfillAction, ScheduleFields, JobPage):
     ]
     readonly_fields = [
         "catch_up_window",
+        "overlapping_fires",
         "run_limit",
         "schedule",
         "zone",

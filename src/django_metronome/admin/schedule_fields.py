@@ -4,6 +4,8 @@ A job page's fields for its schedule's policies: the catch-up window and the run
 * **Catch-up window** is APScheduler's ``misfire_grace_time``: how late a fire
   may still start. The field names it both ways, and counts the fires the
   window dropped (the job's *missed* rows in the run history).
+* **Overlapping fires** is the overlap policy (``overlap=``, or what
+  ``max_instances`` alone means): what a fire due while one runs does.
 * **Run limit** is ``max_runs``: how many successful fires of the job there
   were out of how many it may have, and *finished* once it reached them (its
   row and history are kept; it does not fire again).
@@ -33,7 +35,11 @@ def _trigger(job: DjangoJob) -> Any:
 
 
 class ScheduleFields(MetronomeAdmin):
-    """``catch_up_window`` and ``run_limit``, read-only fields of a job's page."""
+    """A job page's read-only policy fields: catch-up window, overlapping fires, run limit."""
+
+    @admin.display(description=gettext_lazy("overlapping fires (overlap)"))
+    def overlapping_fires(self, obj: DjangoJob) -> str:
+        return present.overlap_words(obj, words=translation)
 
     @admin.display(description=gettext_lazy("catch-up window (misfire_grace_time)"))
     def catch_up_window(self, obj: DjangoJob) -> str:

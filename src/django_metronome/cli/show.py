@@ -6,6 +6,8 @@ import argparse
 from datetime import datetime, tzinfo
 from typing import Any
 
+from django.utils import translation
+
 from .. import present
 from ..store.db import from_db, utcnow
 from ..store.models import DjangoJob, DjangoJobExecution, format_exception
@@ -89,6 +91,7 @@ def _print_fields(shell: Shell, job: DjangoJob, zone: tzinfo) -> None:
         ("Time zone", job.time_zone),
         ("State", state_words(job)),
         ("Next run", shown(job.next_run_time, zone)),
+        ("Overlap", present.overlap_words(job, words=translation)),
     ]
     if job.is_paused and job.paused_at is not None:
         fields.append(("Paused", present.pause_words(job, shown(job.paused_at, zone))))
