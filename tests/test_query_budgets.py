@@ -77,7 +77,9 @@ def test_a_claim_costs_the_same_queries_for_5_fires_and_for_50(
     # has no INSERT ... RETURNING: it reads the ids back instead of the savepoint's
     # second statement. SQLite reads and plans before it takes the database's lock,
     # then checks in the transaction that nobody moved the rows: one more query.
-    expected = budget(postgresql=8, mysql=8, sqlite=9)
+    # PostgreSQL sets enable_sort off for the due query and resets it (claims.in_due_order,
+    # so that a table without statistics is still walked by its due index): two more.
+    expected = budget(postgresql=10, mysql=8, sqlite=9)
     with django_assert_num_queries(expected):
         batch = claim(store, now, count)
     assert batch.fire_count == count

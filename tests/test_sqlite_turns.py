@@ -1,11 +1,10 @@
 """
 SQLite in a burst: the scheduler's threads take turns at the write lock
-(``store.sqlite.WriteTurns``), and the job table is read by its due index.
+(``store.sqlite.WriteTurns``).
 
-Both were found by measuring a 20,000-fire burst: the loop and the ledger
-thread spent about 40% of it asleep in SQLite's busy handler, waiting for a
-lock the other had already released; and without statistics SQLite read and
-sorted the whole job table for every claim (7 ms at 20,000 jobs).
+Found by measuring a 20,000-fire burst: the loop and the ledger thread spent
+about 40% of it asleep in SQLite's busy handler, waiting for a lock the other
+had already released. (The due query's plan: tests/test_due_plans.py.)
 """
 
 from __future__ import annotations
@@ -13,13 +12,11 @@ from __future__ import annotations
 import os
 import threading
 import time
-from datetime import timedelta
 
 import pytest
 from django.db import connection, connections, transaction
 
-from django_metronome.store import claims
-from django_metronome.store.db import to_db, utcnow, write_transaction
+from django_metronome.store.db import utcnow, write_transaction
 from django_metronome.store.models import DjangoJob
 from django_metronome.store.sqlite import WriteTurns
 from tests.conftest import wait_for
@@ -139,31 +136,6 @@ def test_threads_that_are_not_the_schedulers_do_not_take_turns():
 
     in_thread("a-job-thread", work).join(10)
     assert seen == {"turns": None}
-
-
-def test_the_due_query_walks_the_due_index_and_stops_at_the_limit():
-    now = utcnow()
-    for number in range(30):
-        DjangoJob.all_rows.create(
-            id=f"job-{number:02d}",
-            name=f"job-{number:02d}",
-            func_ref="tests.testapp.jobs:noop",
-            state={},
-            next_run_time=to_db(now - timedelta(seconds=number)),
-        )
-    due = DjangoJob.all_rows.due(to_db(now)).runnable_by([]).values_list(*claims.LOAD_COLUMNS)[:5]
-    sql, params = claims.due_index_sql(connection, *due.query.get_compiler("default").as_sql())
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
-        plan = " | ".join(str(row[-1]) for row in cursor.fetchall())
-    assert claims.DUE_INDEX in plan
-    assert "TEMP B-TREE" not in plan  # no sort of the whole table
-    # The same rows, in the same order, as without the hint.
-    rows = claims.read_job_rows("default", due)
-    assert [row[0] for row in rows] == [f"job-{n:02d}" for n in (29, 28, 27, 26, 25)]
-    assert claims.next_due_time(using="default", declared=[]) == now - timedelta(seconds=29)
-    DjangoJob.all_rows.update(next_run_time=None)
-    assert claims.next_due_time(using="default", declared=[]) is None
 
 
 def test_the_loop_and_the_ledger_thread_run_a_burst_on_one_file():
