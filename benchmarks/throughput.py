@@ -1036,6 +1036,10 @@ OTHER_BENCHMARKS = [
     "django-celery-beat's `DatabaseScheduler` sending the same number of due "
     "entries to Celery on the same PostgreSQL and Redis, including how many two "
     "beat processes send twice.",
+    "- [One process and three](benchmarks-processes.md) (`benchmarks/processes.py`): "
+    "2,000 and 20,000 no-op fires due at once, run by one and by three "
+    "`runscheduler` processes on SQLite and PostgreSQL, and how the fires spread "
+    "over the processes.",
     "- [Idle](benchmarks-idle.md) (`benchmarks/idle.py`): queries per second of an "
     "idle scheduler, and how soon a change from another process is picked up.",
     "- [Lateness](benchmarks-lateness.md) (`benchmarks/lateness.py`): how late a 1 s "
