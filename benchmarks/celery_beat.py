@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -228,13 +227,7 @@ def measure(
             )
             figures.update(wait_for_calls(client, figures["messages"], due, timeout))
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        databases.stop_processes(procs)
     system = "celery-beat" if max_age == "none" else f"celery-beat-age{max_age}"
     figures.update(system=system, fires=fires, processes=beats, add_seconds=added)
     figures["workers"] = workers if drain else 0

@@ -3,7 +3,7 @@ What every benchmark needs from a database server, in one place: the Django
 settings of a throwaway database on SQLite, PostgreSQL or MariaDB, creating and
 dropping it (with the server's own client library, so a parent process can clean
 up after a child that died), the base settings of a benchmark's Django, and the
-source state a report names.
+source state a report names; and stopping the processes a run started.
 
 Where the servers are comes from the usual environment variables: ``PGHOST``,
 ``PGPORT`` and ``PGUSER`` as for ``psql``; ``MYSQL_USER`` (default ``root``),
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -170,3 +171,16 @@ def markdown_table(head: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def stop_processes(procs: list[subprocess.Popen[Any]], patience: float = 30.0) -> None:
+    """SIGTERM to every process still running, then wait; kill what outlives ``patience``."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(patience)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)

@@ -219,18 +219,6 @@ class Poller:
         self.connection.close()
 
 
-def stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
-
 def log_notes(log: Path) -> dict[str, int]:
     """What the scheduler processes logged: warnings, errors, tracebacks (lines)."""
     text = log.read_text(errors="replace") if log.exists() else ""
@@ -267,7 +255,7 @@ def measure(db: str, fires: int, processes: int, timeout: float, workdir: Path) 
         exited = [proc.returncode for proc in procs if proc.poll() is not None]
     finally:
         poller.close()
-        stop(procs)
+        databases.stop_processes(procs)
     figures = json.loads(
         output_of("read", db, sqlite_path, str(fires), due.isoformat()).splitlines()[-1]
     )

@@ -201,13 +201,7 @@ def measure(
             drain = False
         figures.update(wait_and_read(fires, due, timeout if drain else 0.0))
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        databases.stop_processes(procs)
     statuses = figures["statuses"]
     want = "succeeded" if drain else "enqueued"
     figures["ok"] = (
