@@ -157,7 +157,7 @@ class DispatchMixin(SchedulerParts):
             close_connection(self.database)
             raise
 
-    def _submit(self, job: Job, fires: list[Fire], notify: bool | None = None) -> None:
+    def _submit(self, job: Job, fires: list[Fire], notify: bool) -> None:
         run_times = [fire.run_time for fire in fires]
         for fire in fires:
             self._inflight[(job.id, fire.run_time)] = fire
@@ -172,8 +172,6 @@ class DispatchMixin(SchedulerParts):
                 return
             coroutine = is_coroutine(job.func)
             if runs_fires(executor) and not coroutine:
-                if notify is None:
-                    notify = self._has_listeners()
                 self._submit_to_pool(executor, job, fires, notify)
                 return
             if coroutine:

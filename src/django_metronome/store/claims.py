@@ -166,12 +166,7 @@ def read_job_rows(using: str, rows: Any) -> list[tuple[Any, ...]]:
     the cursor, and only the two columns that need it are converted: the state
     decoded from JSON, the next run time made an aware datetime in UTC.
     """
-    connection = connections[using]
-    sql, params = due_index_sql(connection, *rows.query.get_compiler(using).as_sql())
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        fetched = cursor.fetchall()
-    naive_zone = connection.timezone or ZoneInfo(settings.TIME_ZONE)
+    fetched, naive_zone = _fetch_by_due_index(using, rows)
     return [
         (job_id, name, func_ref, _state(state), _instant(when, naive_zone), source)
         for job_id, name, func_ref, state, when, source in fetched
@@ -505,14 +500,21 @@ def next_due_time(*, using: str, declared: Iterable[str]) -> datetime | None:
         .order_by("next_run_time")
         .values_list("next_run_time")[:1]
     )
+    fetched, naive_zone = _fetch_by_due_index(using, rows)
+    return _instant(fetched[0][0], naive_zone) if fetched else None
+
+
+def _fetch_by_due_index(using: str, rows: Any) -> tuple[list[tuple[Any, ...]], tzinfo]:
+    """
+    A job query's rows, run on the cursor (told its index: :func:`due_index_sql`), and
+    the zone of the naive datetimes among them.
+    """
     connection = connections[using]
     sql, params = due_index_sql(connection, *rows.query.get_compiler(using).as_sql())
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        found = cursor.fetchone()
-    if found is None:
-        return None
-    return _instant(found[0], connection.timezone or ZoneInfo(settings.TIME_ZONE))
+        fetched = cursor.fetchall()
+    return fetched, connection.timezone or ZoneInfo(settings.TIME_ZONE)
 
 
 @contextmanager
